@@ -1,0 +1,1 @@
+//! Plain, obviously-correct CPU references for every kiln kernel: the test oracle.
