@@ -4,5 +4,7 @@
 
 pub mod error;
 pub mod quant;
+pub mod graph;
+pub mod backend;
 
 pub use error::{Error, Result};

@@ -1,0 +1,57 @@
+//! Kernel families: each turns one graph node into the dispatches that compute it. The match
+//! in [`node_dispatches`] is exhaustive over `Op`, so a new op cannot be forgotten here.
+
+mod elementwise;
+mod norm;
+
+use bytemuck::Pod;
+
+use super::prepare::{DispatchSpec, KernelCtx, Res};
+use crate::error::{Error, Result};
+use crate::graph::{Buf, Node, Op, TensorId};
+
+/// The `Params` uniform of a dispatch.
+pub(crate) fn params<T: Pod>(p: &T) -> Res {
+    Res::Params(bytemuck::bytes_of(p).to_vec())
+}
+
+impl KernelCtx<'_> {
+    /// Element offset and row stride of an arena tensor, as the u32s kernels take.
+    pub(crate) fn arena(&self, t: TensorId) -> Result<(u32, u32)> {
+        let loc = self.plan.location(t);
+        if loc.buf != Buf::Arena {
+            return Err(Error::Device(format!("{} is expected in the activation arena", self.graph.tensor(t).name)));
+        }
+        let off = u32::try_from(loc.offset).map_err(|_| Error::OutOfMemory("arena offset beyond 2^32 elements".into()))?;
+        Ok((off, loc.row_stride as u32))
+    }
+}
+
+/// The dispatches computing `node`.
+pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<DispatchSpec>> {
+    match &node.op {
+        Op::Add { a, b } => elementwise::binary(k, node, *a, Some(*b), elementwise::ADD, 1.0),
+        Op::Mul { a, b } => elementwise::binary(k, node, *a, Some(*b), elementwise::MUL, 1.0),
+        Op::Scale { x, s } => elementwise::binary(k, node, *x, None, elementwise::SCALE, *s),
+        Op::Copy { x } => elementwise::binary(k, node, *x, None, elementwise::COPY, 1.0),
+        Op::RmsNorm { x, weight, eps, residual } => norm::rms_norm(k, node, *x, *weight, *eps, *residual),
+        Op::GetRows { .. }
+        | Op::MatMul { .. }
+        | Op::MatMulGlu { .. }
+        | Op::Rope { .. }
+        | Op::KvWrite { .. }
+        | Op::Attention { .. }
+        | Op::Glu { .. }
+        | Op::Softmax { .. }
+        | Op::Argmax { .. } => Err(Error::Device(format!("{} is not implemented on wgpu yet", node.op.name()))),
+    }
+}
+
+/// Every module and constant set the runtime can create for the current kernels, for the
+/// shader validation test (tests/shaders.rs).
+pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constants)> {
+    let mut v = Vec::new();
+    v.extend(elementwise::catalog());
+    v.extend(norm::catalog());
+    v
+}

@@ -1,0 +1,267 @@
+//! The wgpu backend: graphs run as WGSL compute shaders on Vulkan, Metal or DX12.
+//!
+//! Per execution: one command encoder, one compute pass, one submit. Pipelines, uniforms and
+//! bind groups are made when a graph is prepared (prepare.rs); weights are uploaded once, still
+//! quantized (store.rs). Files: context.rs (device, tier, errors), shaders.rs (WGSL assembly),
+//! pipelines.rs (cache), store.rs (persistent tensors), prepare.rs (dispatch building),
+//! kernels/ (one file per kernel family).
+
+mod context;
+mod kernels;
+mod pipelines;
+mod prepare;
+mod shaders;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use context::{list_adapters, AdapterSummary, Tier, WgpuOptions};
+pub use pipelines::Constants;
+pub use shaders::ShaderSource;
+
+use super::{Backend, GraphHandle, HostData};
+use crate::error::{Error, Result};
+use crate::graph::{Buf, ElemType, Graph, Op, ParamId, ParamTable, Plan, Step, TensorId};
+use context::Context;
+use pipelines::PipelineCache;
+use prepare::{Dispatch, GraphBuffers, KernelCtx};
+use store::ParamStore;
+
+struct Prepared {
+    graph: Arc<Graph>,
+    plan: Arc<Plan>,
+    bufs: GraphBuffers,
+    dispatches: Vec<Dispatch>,
+}
+
+/// Runs graphs on one wgpu device.
+pub struct WgpuBackend {
+    cx: Context,
+    pipes: PipelineCache,
+    store: ParamStore,
+    graphs: HashMap<GraphHandle, Prepared>,
+    next: u32,
+    poison: bool,
+}
+
+impl WgpuBackend {
+    pub fn new(opts: &WgpuOptions) -> Result<WgpuBackend> {
+        let cx = Context::new(opts)?;
+        log::info!("wgpu: {} ({}, {}), tier {}", cx.adapter.name, cx.adapter.backend, cx.adapter.device_type, cx.tier);
+        Ok(WgpuBackend {
+            cx,
+            pipes: PipelineCache::default(),
+            store: ParamStore::default(),
+            graphs: HashMap::new(),
+            next: 0,
+            poison: false,
+        })
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.cx.adapter
+    }
+
+    pub fn tier(&self) -> Tier {
+        self.cx.tier
+    }
+
+    /// Every (module, constants) pair the kernels can create, for shader validation tests.
+    pub fn shader_catalog() -> Vec<(ShaderSource, Constants)> {
+        kernels::catalog()
+    }
+
+    fn prepared(&self, h: GraphHandle) -> Result<&Prepared> {
+        self.graphs.get(&h).ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))
+    }
+
+    /// Copies `bytes` bytes from `src` at `offset` into host memory.
+    fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let size = bytes.div_ceil(8) * 8;
+        let staging = self.cx.scoped("allocating readback buffer", || {
+            self.cx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        let copy = bytes.div_ceil(4) * 4;
+        let mut enc = self.cx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        enc.copy_buffer_to_buffer(src, offset, &staging, 0, copy.min(src.size() - offset));
+        self.cx.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.cx.wait("reading results")?;
+        rx.recv()
+            .map_err(|_| Error::Device("readback never completed".into()))?
+            .map_err(|e| Error::Device(format!("mapping readback: {e}")))?;
+        let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Device(format!("readback view: {e}")))?;
+        let out = view[..bytes as usize].to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Reads the rows of tensor `t` as raw 4-byte words.
+    fn read_words(&mut self, h: GraphHandle, t: TensorId, n: usize) -> Result<Vec<u32>> {
+        let g = self.prepared(h)?;
+        let desc = g.graph.tensor(t);
+        if desc.shape.n_elements() != n {
+            return Err(Error::InvalidArgument(format!("{} has {} elements, asked for {n}", desc.name, desc.shape.n_elements())));
+        }
+        let loc = g.plan.location(t);
+        let (rows, cols) = (desc.shape.rows(), desc.shape.cols());
+        let Buf::Arena = loc.buf else {
+            return Err(Error::InvalidArgument(format!("{} is not an activation", desc.name)));
+        };
+        let span = ((rows - 1) * loc.row_stride + cols) as u64 * 4;
+        let raw = self.read_bytes(&g.bufs.arena, loc.offset as u64 * 4, span)?;
+        let words: Vec<u32> = raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let mut out = Vec::with_capacity(n);
+        for r in 0..rows {
+            out.extend_from_slice(&words[r * loc.row_stride..r * loc.row_stride + cols]);
+        }
+        Ok(out)
+    }
+
+    fn param_bytes(&mut self, id: ParamId) -> Result<Vec<u8>> {
+        let p = self.store.get(id)?;
+        let mut out = Vec::new();
+        for c in &p.chunks {
+            out.extend(self.read_bytes(&c.buffer, 0, c.buffer.size() - 4)?);
+        }
+        Ok(out)
+    }
+
+    fn arena_words(&mut self, h: GraphHandle) -> Result<Vec<u32>> {
+        let g = self.prepared(h)?;
+        let raw = self.read_bytes(&g.bufs.arena, 0, g.bufs.arena.size())?;
+        Ok(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+}
+
+impl Backend for WgpuBackend {
+    fn name(&self) -> String {
+        format!("wgpu: {} ({}, tier {})", self.cx.adapter.name, self.cx.adapter.backend, self.cx.tier)
+    }
+
+    fn supports(&self, _graph: &Graph, op: &Op) -> bool {
+        match op {
+            Op::Add { .. } | Op::Mul { .. } | Op::Scale { .. } | Op::Copy { .. } | Op::RmsNorm { .. } => true,
+            Op::GetRows { .. }
+            | Op::MatMul { .. }
+            | Op::MatMulGlu { .. }
+            | Op::Rope { .. }
+            | Op::KvWrite { .. }
+            | Op::Attention { .. }
+            | Op::Glu { .. }
+            | Op::Softmax { .. }
+            | Op::Argmax { .. } => false,
+        }
+    }
+
+    fn load_params(&mut self, params: &ParamTable, ids: &[ParamId]) -> Result<()> {
+        self.store.load(&self.cx, params, ids, self.poison)
+    }
+
+    fn prepare(&mut self, graph: Arc<Graph>, plan: Arc<Plan>) -> Result<GraphHandle> {
+        let mut k = KernelCtx { cx: &self.cx, graph: &graph, plan: &plan, store: &self.store, scratch_bytes: 0 };
+        let mut specs = Vec::new();
+        for &ni in &plan.order {
+            specs.extend(kernels::node_dispatches(&mut k, &graph.nodes[ni as usize])?);
+        }
+        let scratch = k.scratch_bytes;
+        let (bufs, dispatches) = prepare::build(&self.cx, &mut self.pipes, &self.store, &plan, specs, scratch)?;
+        let h = GraphHandle(self.next);
+        self.next += 1;
+        self.graphs.insert(h, Prepared { graph, plan, bufs, dispatches });
+        Ok(h)
+    }
+
+    fn execute(&mut self, h: GraphHandle, step: Step, inputs: &[(TensorId, HostData<'_>)]) -> Result<()> {
+        let g = self.prepared(h)?;
+        let q = &self.cx.queue;
+        q.write_buffer(&g.bufs.step, 0, bytemuck::cast_slice(&[step.pos, 0, 0, 0]));
+        if self.poison {
+            let nan = vec![0xFFu8; g.bufs.arena.size() as usize];
+            q.write_buffer(&g.bufs.arena, 0, &nan);
+        }
+        for &(t, data) in inputs {
+            let desc = g.graph.tensor(t);
+            let loc = g.plan.locations[t.index()];
+            let Some(loc) = loc else { continue };
+            let bytes: &[u8] = match (data, desc.ty) {
+                (HostData::U32(d), ElemType::U32) if d.len() == desc.shape.n_elements() => bytemuck::cast_slice(d),
+                (HostData::F32(d), ElemType::F32) if d.len() == desc.shape.n_elements() => bytemuck::cast_slice(d),
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "input {} wants {} {} values",
+                        desc.name,
+                        desc.shape.n_elements(),
+                        desc.ty
+                    )));
+                }
+            };
+            q.write_buffer(&g.bufs.arena, loc.offset as u64 * 4, bytes);
+        }
+        let g = self.prepared(h)?;
+        self.cx.scoped("executing graph", || {
+            let mut enc = self.cx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
+                for d in &g.dispatches {
+                    let [x, y, z] = d.groups.at(step);
+                    if x == 0 || y == 0 || z == 0 {
+                        continue;
+                    }
+                    pass.set_pipeline(&d.pipeline);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    pass.dispatch_workgroups(x, y, z);
+                }
+            }
+            self.cx.queue.submit([enc.finish()]);
+        })
+    }
+
+    fn read_f32(&mut self, h: GraphHandle, t: TensorId, out: &mut [f32]) -> Result<()> {
+        let words = self.read_words(h, t, out.len())?;
+        for (o, w) in out.iter_mut().zip(words) {
+            *o = f32::from_bits(w);
+        }
+        Ok(())
+    }
+
+    fn read_u32(&mut self, h: GraphHandle, t: TensorId, out: &mut [u32]) -> Result<()> {
+        let words = self.read_words(h, t, out.len())?;
+        out.copy_from_slice(&words);
+        Ok(())
+    }
+
+    fn release(&mut self, h: GraphHandle) {
+        self.graphs.remove(&h);
+    }
+
+    fn kv_type(&self) -> ElemType {
+        if self.cx.tier.f16 { ElemType::F16 } else { ElemType::F32 }
+    }
+
+    fn set_poison(&mut self, on: bool) {
+        self.poison = on;
+    }
+
+    fn read_arena(&mut self, h: GraphHandle) -> Result<Vec<u32>> {
+        self.arena_words(h)
+    }
+
+    fn read_param(&mut self, id: ParamId) -> Result<Vec<u8>> {
+        self.param_bytes(id)
+    }
+
+    fn unload_params(&mut self, ids: &[ParamId]) {
+        self.store.unload(ids);
+    }
+}

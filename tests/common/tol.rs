@@ -1,0 +1,41 @@
+//! The one tolerance table, grounded in WGSL's precision rules (research/kernels-brief.md §6.3)
+//! and in f32 rounding analysis, never in what lavapipe happens to pass. `u = 2^-24`.
+
+/// Per-element bound `|g − r| ≤ atol + rtol · scale` plus an NMSE ceiling.
+#[derive(Debug, Clone, Copy)]
+pub struct Tol {
+    pub atol: f64,
+    pub rtol: f64,
+    pub nmse: f64,
+}
+
+/// Exact: dequantization of F32/F16/Q4_0/Q5_0/Q8_0/Q6_K, copies, argmax indices.
+pub const EXACT: Tol = Tol { atol: 0.0, rtol: 0.0, nmse: 0.0 };
+
+/// One rounding of f32 (2u relative covers FMA contraction choosing the other neighbour):
+/// dequantization with a `+ m` or `− dmin·m` term (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K), add, mul.
+pub const ONE_ROUNDING: Tol = Tol { atol: 0.0, rtol: 1.2e-7, nmse: 1e-13 };
+
+/// Dot products in f32 with serial runs of at most K/WG terms plus a log2 tree, against
+/// Σ|w·x|: (K/256 + 8)·u ≈ 4e-6 at K = 16384.
+pub const MATMUL: Tol = Tol { atol: 0.0, rtol: 1e-5, nmse: 1e-9 };
+
+/// RMSNorm: f32 sum of squares and inverseSqrt (2 ulp), relative to |r|, plus a tiny absolute
+/// floor for elements near zero.
+pub const RMS_NORM: Tol = Tol { atol: 1e-7, rtol: 1e-5, nmse: 1e-10 };
+
+/// RoPE from an f64-built table: table rounding plus two products and an add, relative to
+/// |x0| + |x1| of the pair (the harness passes that as the scale).
+pub const ROPE: Tol = Tol { atol: 0.0, rtol: 4.0 * 6e-8, nmse: 1e-12 };
+
+/// SwiGLU/GeGLU with `exp` (WGSL: 3 + 2|x| ulp): relative 1e-5 of |r| plus 1e-7 of |up|.
+pub const GLU: Tol = Tol { atol: 1e-7, rtol: 1e-5, nmse: 1e-10 };
+
+/// Softmax: relative 1e-5 of r plus 1e-7 absolute.
+pub const SOFTMAX: Tol = Tol { atol: 1e-7, rtol: 1e-5, nmse: 1e-10 };
+
+/// Attention with f32 KV, against Σ_j p_j·|v_j|.
+pub const ATTENTION_F32: Tol = Tol { atol: 0.0, rtol: 1e-5, nmse: 1e-9 };
+
+/// Attention with f16 KV, against a reference built from f16-rounded K and V.
+pub const ATTENTION_F16: Tol = Tol { atol: 0.0, rtol: 1e-5, nmse: 1e-9 };
