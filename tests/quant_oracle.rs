@@ -102,17 +102,26 @@ fn check_dequantize(file: &str, want_types: &[DType]) {
     assert!(failures.is_empty(), "{file}:\n{}", failures.join("\n"));
 }
 
-/// The place for a second, independently written decoder to be held to the same fixtures:
-/// `kernels_ref::quant::dequantize(type_name: &str, bytes: &[u8]) -> Vec<f64>` (kernels-ref
-/// crate, being written separately). When it lands, call it here with
-/// `(case.dtype.name(), &case.bytes)` and compare with `case.values` after rounding to f32.
-/// Expect bit-exact: every product in these formats is exact in f32 (an f16 or f32 scale times
-/// integers of at most 11 bits), so each f32 fixture value is the exact weight rounded once, and
-/// an f64 evaluation is exact too unless a scale and a min are ~29 binades apart. Only then could
-/// double rounding (f64, then f32) cost 1 ulp, and only for the types with an add: Q4_1, Q5_1,
-/// Q2_K, Q4_K, Q5_K.
+/// The second, independently written decoder, `kernels_ref::quant::dequantize`, held to the
+/// same fixtures. Expect bit-exact: every product in these formats is exact in f32 (an f16 or
+/// f32 scale times integers of at most 11 bits), so each f32 fixture value is the exact weight
+/// rounded once, and kernels-ref's f64 evaluation is exact too unless a scale and a min are ~29
+/// binades apart; only then could double rounding (f64, then f32) cost 1 ulp, and only for the
+/// types with an add (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K). No fixture hits that case, so the check is
+/// exact for every type.
 fn check_second_implementation(case: &DequantCase) {
-    let _ = case; // Intentionally empty until kernels-ref::quant exists.
+    let got = kernels_ref::quant::dequantize(case.dtype.name(), &case.bytes);
+    assert_eq!(got.len(), case.values.len(), "kernels-ref {}: length", case.dtype);
+    for (i, (&g, &w)) in got.iter().zip(&case.values).enumerate() {
+        assert_eq!(
+            (g as f32).to_bits(),
+            w.to_bits(),
+            "kernels-ref {} element {i}: {} vs fixture {}",
+            case.dtype,
+            g,
+            w
+        );
+    }
 }
 
 #[test]

@@ -118,12 +118,18 @@ pub struct RunOutput {
 pub fn run(
     tb: &TestBackend,
     params: &ParamTable,
-    graph: Graph,
+    mut graph: Graph,
     step: Step,
     inputs: &[(TensorId, Input)],
     read: &[TensorId],
     read_params: &[kiln::graph::ParamId],
 ) -> RunOutput {
+    // Keep inputs alive to the end so the check below can see a kernel overwrite one.
+    for (t, _) in inputs {
+        if !graph.outputs.contains(t) {
+            graph.outputs.push(*t);
+        }
+    }
     let graph = Arc::new(graph);
     let plan = Arc::new(Plan::new(&graph));
     let mut b = tb.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,8 @@
+//! Every kernel on every backend (CPU, and wgpu in each capability tier) against kernels-ref.
+
+mod common;
+
+#[path = "kernels/elementwise.rs"]
+mod elementwise;
+#[path = "kernels/norm.rs"]
+mod norm;
