@@ -2,9 +2,9 @@
 //! fallback. The architecture map (modules bottom to top, and who may use whom) is in README.md
 //! and enforced by `tests/architecture.rs`.
 
-pub mod error;
-pub mod quant;
-pub mod graph;
 pub mod backend;
+pub mod error;
+pub mod graph;
+pub mod quant;
 
 pub use error::{Error, Result};

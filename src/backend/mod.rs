@@ -4,6 +4,7 @@
 //! (one submission on a GPU); per-op dispatch is private to each backend, whose `match` on
 //! [`Op`](crate::graph::Op) is exhaustive.
 
+pub mod cpu;
 pub mod wgpu;
 
 use std::sync::Arc;
@@ -42,7 +43,12 @@ pub trait Backend: Send {
     fn prepare(&mut self, graph: Arc<Graph>, plan: Arc<Plan>) -> Result<GraphHandle>;
 
     /// Runs a prepared graph once. `inputs` gives every host input of the graph.
-    fn execute(&mut self, graph: GraphHandle, step: Step, inputs: &[(TensorId, HostData<'_>)]) -> Result<()>;
+    fn execute(
+        &mut self,
+        graph: GraphHandle,
+        step: Step,
+        inputs: &[(TensorId, HostData<'_>)],
+    ) -> Result<()>;
 
     /// Copies an f32 tensor of the last execution into `out` (its exact length).
     fn read_f32(&mut self, graph: GraphHandle, t: TensorId, out: &mut [f32]) -> Result<()>;

@@ -83,7 +83,9 @@ impl<'p> GraphBuilder<'p> {
     ) -> TensorId {
         let s = self.shape(of);
         assert_eq!(s.rank(), 2, "view of a rank-{} tensor", s.rank());
-        assert!(rows.end <= s.rows() && cols.end <= s.cols() && !rows.is_empty() && !cols.is_empty());
+        assert!(
+            rows.end <= s.rows() && cols.end <= s.cols() && !rows.is_empty() && !cols.is_empty()
+        );
         assert_eq!(self.ty(of), ElemType::F32, "views are of f32 activations");
         let src = Source::View { of, row_offset: rows.start, col_offset: cols.start };
         let name = format!("{}[view]", self.tensors[of.index()].name);
@@ -102,7 +104,13 @@ impl<'p> GraphBuilder<'p> {
     fn expect_weight(&self, w: TensorId, cols: usize) -> usize {
         let s = self.shape(w);
         assert_eq!(s.rank(), 2, "weight {} must be 2-D", self.tensors[w.index()].name);
-        assert_eq!(s.cols(), cols, "weight {} has {} cols, x has {cols}", self.tensors[w.index()].name, s.cols());
+        assert_eq!(
+            s.cols(),
+            cols,
+            "weight {} has {} cols, x has {cols}",
+            self.tensors[w.index()].name,
+            s.cols()
+        );
         assert!(matches!(self.ty(w), ElemType::Float(_)), "weights are float/quantized");
         s.rows()
     }
@@ -142,7 +150,14 @@ impl<'p> GraphBuilder<'p> {
     }
 
     #[track_caller]
-    pub fn matmul_glu(&mut self, gate: TensorId, up: TensorId, x: TensorId, act: GluAct, name: &str) -> TensorId {
+    pub fn matmul_glu(
+        &mut self,
+        gate: TensorId,
+        up: TensorId,
+        x: TensorId,
+        act: GluAct,
+        name: &str,
+    ) -> TensorId {
         let (n, cols) = self.expect_f32_2d(x, "matmul_glu x");
         let rows = self.expect_weight(gate, cols);
         assert_eq!(self.expect_weight(up, cols), rows, "gate and up must have equal rows");
@@ -150,7 +165,14 @@ impl<'p> GraphBuilder<'p> {
     }
 
     #[track_caller]
-    pub fn rms_norm(&mut self, x: TensorId, weight: TensorId, eps: f32, residual: Option<TensorId>, name: &str) -> TensorId {
+    pub fn rms_norm(
+        &mut self,
+        x: TensorId,
+        weight: TensorId,
+        eps: f32,
+        residual: Option<TensorId>,
+        name: &str,
+    ) -> TensorId {
         let (n, cols) = self.expect_f32_2d(x, "rms_norm x");
         let group = self.shape(weight).n_elements();
         assert_eq!(self.ty(weight), ElemType::F32, "norm weight must be f32");
@@ -158,7 +180,12 @@ impl<'p> GraphBuilder<'p> {
         if let Some(r) = residual {
             assert_eq!(self.expect_f32_2d(r, "residual"), (n, cols), "residual shape");
         }
-        self.node(Op::RmsNorm { x, weight, eps, residual }, Shape::new(&[n, cols]), ElemType::F32, name)
+        self.node(
+            Op::RmsNorm { x, weight, eps, residual },
+            Shape::new(&[n, cols]),
+            ElemType::F32,
+            name,
+        )
     }
 
     #[track_caller]
@@ -176,7 +203,12 @@ impl<'p> GraphBuilder<'p> {
     pub fn rope(&mut self, x: TensorId, table: TensorId, spec: RopeSpec, name: &str) -> TensorId {
         self.check_rope(x, table, spec);
         let shape = self.shape(x);
-        self.node(Op::Rope { x, table, spec, cache: None }, Shape::new(shape.dims()), ElemType::F32, name)
+        self.node(
+            Op::Rope { x, table, spec, cache: None },
+            Shape::new(shape.dims()),
+            ElemType::F32,
+            name,
+        )
     }
 
     #[track_caller]
@@ -184,16 +216,30 @@ impl<'p> GraphBuilder<'p> {
         let s = self.shape(cache);
         assert!(matches!(self.tensors[cache.index()].source, Source::Param(_) | Source::Node(_)));
         assert_eq!(s.rank(), 3, "KV cache must be (n_kv_heads, ctx, head_dim)");
-        assert_eq!((s.dims()[0], s.dims()[2]), (n_kv_heads as usize, head_dim as usize), "KV cache shape {s:?}");
-        assert!(matches!(self.ty(cache), ElemType::F32 | ElemType::F16), "KV cache must be F32 or F16");
+        assert_eq!(
+            (s.dims()[0], s.dims()[2]),
+            (n_kv_heads as usize, head_dim as usize),
+            "KV cache shape {s:?}"
+        );
+        assert!(
+            matches!(self.ty(cache), ElemType::F32 | ElemType::F16),
+            "KV cache must be F32 or F16"
+        );
     }
 
     /// RoPE of K written straight into its cache; returns the updated cache.
     #[track_caller]
-    pub fn rope_into_cache(&mut self, x: TensorId, table: TensorId, spec: RopeSpec, cache: TensorId) -> TensorId {
+    pub fn rope_into_cache(
+        &mut self,
+        x: TensorId,
+        table: TensorId,
+        spec: RopeSpec,
+        cache: TensorId,
+    ) -> TensorId {
         self.check_rope(x, table, spec);
         self.check_cache(cache, spec.n_heads, spec.head_dim);
-        let (shape, ty, name) = (self.shape(cache), self.ty(cache), self.tensors[cache.index()].name.clone());
+        let (shape, ty, name) =
+            (self.shape(cache), self.ty(cache), self.tensors[cache.index()].name.clone());
         self.node(Op::Rope { x, table, spec, cache: Some(cache) }, shape, ty, &name)
     }
 
@@ -209,10 +255,20 @@ impl<'p> GraphBuilder<'p> {
     }
 
     #[track_caller]
-    pub fn attention(&mut self, q: TensorId, k: TensorId, v: TensorId, spec: AttentionSpec, name: &str) -> TensorId {
+    pub fn attention(
+        &mut self,
+        q: TensorId,
+        k: TensorId,
+        v: TensorId,
+        spec: AttentionSpec,
+        name: &str,
+    ) -> TensorId {
         let (n, cols) = self.expect_f32_2d(q, "attention q");
         assert_eq!(cols, (spec.n_heads * spec.head_dim) as usize, "attention q width");
-        assert!(spec.n_kv_heads > 0 && spec.n_heads % spec.n_kv_heads == 0, "heads not grouped evenly");
+        assert!(
+            spec.n_kv_heads > 0 && spec.n_heads % spec.n_kv_heads == 0,
+            "heads not grouped evenly"
+        );
         self.check_cache(k, spec.n_kv_heads, spec.head_dim);
         self.check_cache(v, spec.n_kv_heads, spec.head_dim);
         self.node(Op::Attention { q, k, v, spec }, Shape::new(&[n, cols]), ElemType::F32, name)

@@ -54,7 +54,12 @@ pub enum Op {
     /// `out = concat_j(x · W_jᵀ) (+ bias) (+ residual)`. x: `(n, cols)`; each W_j:
     /// `(rows_j, cols)`; bias: `(Σ rows_j)`; residual: `(n, Σ rows_j)`; out: `(n, Σ rows_j)`.
     /// Several weights let Q, K and V share one pass over x.
-    MatMul { weights: Vec<TensorId>, x: TensorId, bias: Option<TensorId>, residual: Option<TensorId> },
+    MatMul {
+        weights: Vec<TensorId>,
+        x: TensorId,
+        bias: Option<TensorId>,
+        residual: Option<TensorId>,
+    },
     /// `out = act(x · Gᵀ) ⊙ (x · Uᵀ)`; gate and up: `(rows, cols)`; out: `(n, rows)`.
     MatMulGlu { gate: TensorId, up: TensorId, x: TensorId, act: GluAct },
     /// Splits each row of x into groups of `len(weight)` elements and writes

@@ -97,7 +97,13 @@ impl ParamTable {
     #[track_caller]
     pub fn push(&mut self, desc: ParamDesc) -> ParamId {
         let want = desc.ty.bytes(desc.shape.n_elements());
-        assert!(want.is_some(), "param {}: {:?} is not whole {} blocks", desc.name, desc.shape, desc.ty);
+        assert!(
+            want.is_some(),
+            "param {}: {:?} is not whole {} blocks",
+            desc.name,
+            desc.shape,
+            desc.ty
+        );
         if let ParamInit::Data(bytes) = &desc.init {
             assert_eq!(Some(bytes.len()), want, "param {}: data size", desc.name);
         }

@@ -6,8 +6,8 @@
 //! placed tensor whose lifetime intersects its own. Inputs live from before the first node;
 //! outputs until after the last.
 
-use super::tensor::{ParamId, Source, TensorId};
 use super::Graph;
+use super::tensor::{ParamId, Source, TensorId};
 
 /// Arena offsets are multiples of this many bytes (WebGPU's default
 /// `min_storage_buffer_offset_alignment`, so any tensor can also be bound on its own).
@@ -90,7 +90,8 @@ impl Plan {
         // Greedy by size.
         let size = |t: usize| {
             let d = &graph.tensors[t];
-            let bytes = d.ty.bytes(d.shape.n_elements()).expect("invariant: activations are f32/u32");
+            let bytes =
+                d.ty.bytes(d.shape.n_elements()).expect("invariant: activations are f32/u32");
             bytes.div_ceil(ARENA_ALIGN) * ARENA_ALIGN
         };
         let mut todo: Vec<usize> = (0..n).filter(|&t| life[t].is_some()).collect();
@@ -119,10 +120,7 @@ impl Plan {
             arena_bytes = arena_bytes.max(off + sz);
         }
 
-        let mut locations = vec![None; n];
-        for t in 0..n {
-            locations[t] = resolve(graph, TensorId(t as u32), &life, &offsets);
-        }
+        let locations = (0..n).map(|t| resolve(graph, TensorId(t as u32), &life, &offsets)).collect();
         Plan { order, locations, lifetimes: life, arena_bytes }
     }
 
@@ -161,7 +159,9 @@ fn resolve(
 ) -> Option<Location> {
     let d = graph.tensor(t);
     match d.source {
-        Source::Param(p) => Some(Location { buf: Buf::Param(p), offset: 0, row_stride: d.shape.cols() }),
+        Source::Param(p) => {
+            Some(Location { buf: Buf::Param(p), offset: 0, row_stride: d.shape.cols() })
+        }
         Source::View { of, row_offset, col_offset } => {
             let parent = resolve(graph, of, life, offsets)?;
             Some(Location {

@@ -45,7 +45,11 @@ fn make_gpu_backends(max_binding: Option<u64>) -> Vec<Arc<TestBackend>> {
             eprintln!("SKIP tier {tier}: adapter {} does not offer it", best.name);
             continue;
         }
-        let opts = WgpuOptions { adapter: Some("0".into()), tier: Some(tier), max_binding_override: max_binding };
+        let opts = WgpuOptions {
+            adapter: Some("0".into()),
+            tier: Some(tier),
+            max_binding_override: max_binding,
+        };
         match WgpuBackend::new(&opts) {
             Ok(b) => out.push(Arc::new(TestBackend {
                 name: format!("wgpu[{tier}]"),
@@ -80,9 +84,26 @@ pub fn gpu_backends_small_binding(bytes: u64) -> Vec<Arc<TestBackend>> {
     v
 }
 
-/// Every backend under test.
+/// The CPU backend (2 threads, so work splitting is exercised on any machine).
+pub fn cpu_backend() -> Arc<TestBackend> {
+    static CPU: OnceLock<Arc<TestBackend>> = OnceLock::new();
+    CPU.get_or_init(|| {
+        let b = kiln::backend::cpu::CpuBackend::new(2).expect("CPU backend");
+        Arc::new(TestBackend {
+            name: "cpu".into(),
+            is_gpu: false,
+            tier: None,
+            inner: Mutex::new(Box::new(b)),
+        })
+    })
+    .clone()
+}
+
+/// Every backend under test: the CPU, then wgpu in each tier.
 pub fn backends() -> Vec<Arc<TestBackend>> {
-    gpu_backends()
+    let mut v = vec![cpu_backend()];
+    v.extend(gpu_backends());
+    v
 }
 
 /// A seeded generator.
@@ -136,14 +157,19 @@ pub fn run(
     b.set_poison(true);
     let ids: Vec<_> = params.iter().map(|(id, _)| id).collect();
     b.load_params(params, &ids).unwrap_or_else(|e| panic!("{}: load: {e}", tb.name));
-    let h = b.prepare(graph.clone(), plan.clone()).unwrap_or_else(|e| panic!("{}: prepare: {e}", tb.name));
+    let h = b
+        .prepare(graph.clone(), plan.clone())
+        .unwrap_or_else(|e| panic!("{}: prepare: {e}", tb.name));
     let host: Vec<(TensorId, HostData)> = inputs
         .iter()
         .map(|(t, d)| {
-            (*t, match d {
-                Input::F32(v) => HostData::F32(v),
-                Input::U32(v) => HostData::U32(v),
-            })
+            (
+                *t,
+                match d {
+                    Input::F32(v) => HostData::F32(v),
+                    Input::U32(v) => HostData::U32(v),
+                },
+            )
         })
         .collect();
     b.execute(h, step, &host).unwrap_or_else(|e| panic!("{}: execute: {e}", tb.name));
@@ -178,7 +204,11 @@ pub fn run(
         }
     }
     for (w, (&word, &own)) in arena.iter().zip(&owned).enumerate() {
-        assert!(own || word == 0xFFFF_FFFF, "{}: arena word {w} outside every tensor was written ({word:#x})", tb.name);
+        assert!(
+            own || word == 0xFFFF_FFFF,
+            "{}: arena word {w} outside every tensor was written ({word:#x})",
+            tb.name
+        );
     }
     for (t, d) in inputs {
         let loc = plan.location(*t);
@@ -187,7 +217,13 @@ pub fn run(
             Input::U32(v) => v.clone(),
         };
         let got = &arena[loc.offset..loc.offset + expect.len()];
-        assert_eq!(got, &expect[..], "{}: input {} was overwritten", tb.name, graph.tensor(*t).name);
+        assert_eq!(
+            got,
+            &expect[..],
+            "{}: input {} was overwritten",
+            tb.name,
+            graph.tensor(*t).name
+        );
     }
     let mut pbytes = Vec::new();
     for &p in read_params {
@@ -218,7 +254,11 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], scale: &[f64], tol: t
             continue;
         }
         let bound = tol.atol + tol.rtol * scale[i];
-        assert!((g - r).abs() <= bound, "{what}[{i}]: got {g}, want {r}, |diff| {} > bound {bound}", (g - r).abs());
+        assert!(
+            (g - r).abs() <= bound,
+            "{what}[{i}]: got {g}, want {r}, |diff| {} > bound {bound}",
+            (g - r).abs()
+        );
         num += (g - r) * (g - r);
         den += r * r;
     }

@@ -38,7 +38,9 @@ pub fn random_blocks(dt: DType, n: usize, seed: u64) -> Vec<u8> {
         DType::F32 => (0..n).flat_map(|_| r.random_range(-1.0f32..1.0).to_le_bytes()).collect(),
         DType::F16 => (0..n).flat_map(|_| f16_bits(r.random_range(-1.0f32..1.0))).collect(),
         DType::BF16 => (0..n)
-            .flat_map(|_| half::bf16::from_f32(r.random_range(-1.0f32..1.0)).to_bits().to_le_bytes())
+            .flat_map(|_| {
+                half::bf16::from_f32(r.random_range(-1.0f32..1.0)).to_bits().to_le_bytes()
+            })
             .collect(),
         _ => {
             let bs = dt.type_size();

@@ -27,18 +27,60 @@ fn add_mul_scale_copy_match_reference() {
             for t in [sum, prod, bcast, sc, cp] {
                 g.output(t);
             }
-            let inputs = [(at, Input::F32(a.clone())), (bt, Input::F32(b.clone())), (bb, Input::F32(brow.clone()))];
-            let out = common::run(&tb, &params, g.build(), Step::default(), &inputs, &[sum, prod, bcast, sc, cp], &[]);
+            let inputs = [
+                (at, Input::F32(a.clone())),
+                (bt, Input::F32(b.clone())),
+                (bb, Input::F32(brow.clone())),
+            ];
+            let out = common::run(
+                &tb,
+                &params,
+                g.build(),
+                Step::default(),
+                &inputs,
+                &[sum, prod, bcast, sc, cp],
+                &[],
+            );
             let name = |op: &str| format!("{op} {rows}x{cols} on {}", tb.name);
             let want = kernels_ref::elementwise::add(&a64, &b64);
-            common::assert_close(&name("add"), &out.outputs[0], &want, &common::abs(&want), tol::ONE_ROUNDING);
+            common::assert_close(
+                &name("add"),
+                &out.outputs[0],
+                &want,
+                &common::abs(&want),
+                tol::ONE_ROUNDING,
+            );
             let want = kernels_ref::elementwise::mul(&a64, &b64);
-            common::assert_close(&name("mul"), &out.outputs[1], &want, &common::abs(&want), tol::ONE_ROUNDING);
+            common::assert_close(
+                &name("mul"),
+                &out.outputs[1],
+                &want,
+                &common::abs(&want),
+                tol::ONE_ROUNDING,
+            );
             let want = kernels_ref::elementwise::mul(&a64, &brow64);
-            common::assert_close(&name("mul bcast"), &out.outputs[2], &want, &common::abs(&want), tol::ONE_ROUNDING);
+            common::assert_close(
+                &name("mul bcast"),
+                &out.outputs[2],
+                &want,
+                &common::abs(&want),
+                tol::ONE_ROUNDING,
+            );
             let want = kernels_ref::elementwise::scale(&a64, 0.375);
-            common::assert_close(&name("scale"), &out.outputs[3], &want, &common::abs(&want), tol::ONE_ROUNDING);
-            common::assert_close(&name("copy"), &out.outputs[4], &a64, &common::abs(&a64), tol::EXACT);
+            common::assert_close(
+                &name("scale"),
+                &out.outputs[3],
+                &want,
+                &common::abs(&want),
+                tol::ONE_ROUNDING,
+            );
+            common::assert_close(
+                &name("copy"),
+                &out.outputs[4],
+                &a64,
+                &common::abs(&a64),
+                tol::EXACT,
+            );
         }
     }
 }
@@ -54,8 +96,17 @@ fn views_read_strided_windows() {
         let v = g.view(at, 1..3, 2..7);
         let c = g.copy(v, "c");
         g.output(c);
-        let out = common::run(&tb, &params, g.build(), Step::default(), &[(at, Input::F32(a.clone()))], &[c], &[]);
-        let want: Vec<f32> = (1..3).flat_map(|r| (2..7).map(move |c| (r, c))).map(|(r, c)| a[r * 9 + c]).collect();
+        let out = common::run(
+            &tb,
+            &params,
+            g.build(),
+            Step::default(),
+            &[(at, Input::F32(a.clone()))],
+            &[c],
+            &[],
+        );
+        let want: Vec<f32> =
+            (1..3).flat_map(|r| (2..7).map(move |c| (r, c))).map(|(r, c)| a[r * 9 + c]).collect();
         assert_eq!(out.outputs[0], want, "{}", tb.name);
     }
 }

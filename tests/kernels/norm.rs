@@ -1,6 +1,8 @@
 //! rms_norm (per row and per head group, with and without the fused residual) vs kernels-ref.
 
-use kiln::graph::{ElemType, GraphBuilder, ParamDesc, ParamInit, ParamTable, Shape, HostBytes, Step};
+use kiln::graph::{
+    ElemType, GraphBuilder, HostBytes, ParamDesc, ParamInit, ParamTable, Shape, Step,
+};
 
 use crate::common::{self, Input, tol};
 
@@ -17,7 +19,8 @@ fn check(n_rows: usize, n_cols: usize, group: usize, residual: bool, seed: u64) 
         init: ParamInit::Data(HostBytes::from_f32(&w)),
         layer: None,
     });
-    let mut want = kernels_ref::norm::rms_norm(&common::to_f64(&x), &common::to_f64(&w), eps as f64, group);
+    let mut want =
+        kernels_ref::norm::rms_norm(&common::to_f64(&x), &common::to_f64(&w), eps as f64, group);
     let mut scale = common::abs(&want);
     if residual {
         want = kernels_ref::elementwise::add(&want, &common::to_f64(&r));
@@ -42,7 +45,9 @@ fn check(n_rows: usize, n_cols: usize, group: usize, residual: bool, seed: u64) 
 
 #[test]
 fn rms_norm_matches_reference() {
-    for (i, &(rows, cols)) in [(1, 1), (3, 7), (2, 257), (4, 576), (1, 2048), (2, 4096)].iter().enumerate() {
+    for (i, &(rows, cols)) in
+        [(1, 1), (3, 7), (2, 257), (4, 576), (1, 2048), (2, 4096)].iter().enumerate()
+    {
         check(rows, cols, cols, false, 10 + i as u64);
     }
 }
@@ -76,7 +81,20 @@ fn rms_norm_of_zero_row_uses_eps() {
         let wt = g.param(wp);
         let y = g.rms_norm(xt, wt, 1e-6, None, "y");
         g.output(y);
-        let out = common::run(&tb, &params, g.build(), Step::default(), &[(xt, Input::F32(vec![0.0; 64]))], &[y], &[]);
-        assert!(out.outputs[0].iter().all(|&v| v == 0.0), "{}: {:?}", tb.name, &out.outputs[0][..4]);
+        let out = common::run(
+            &tb,
+            &params,
+            g.build(),
+            Step::default(),
+            &[(xt, Input::F32(vec![0.0; 64]))],
+            &[y],
+            &[],
+        );
+        assert!(
+            out.outputs[0].iter().all(|&v| v == 0.0),
+            "{}: {:?}",
+            tb.name,
+            &out.outputs[0][..4]
+        );
     }
 }

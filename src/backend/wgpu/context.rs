@@ -100,7 +100,9 @@ fn rank(t: wgpu::DeviceType) -> u8 {
 /// Adapters in kiln's order of preference (best first); the position is the adapter's index.
 fn adapters(inst: &wgpu::Instance) -> Vec<wgpu::Adapter> {
     let mut list = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY));
-    list.retain(|a| a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS));
+    list.retain(|a| {
+        a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+    });
     list.sort_by_key(|a| rank(a.get_info().device_type));
     list
 }
@@ -125,7 +127,7 @@ fn summary(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
         device_type: format!("{:?}", info.device_type),
         driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
         is_cpu: info.device_type == wgpu::DeviceType::Cpu,
-        max_storage_binding: l.max_storage_buffer_binding_size as u64,
+        max_storage_binding: l.max_storage_buffer_binding_size,
         max_buffer_size: l.max_buffer_size,
         max_workgroup_storage: l.max_compute_workgroup_storage_size,
         max_invocations: l.max_compute_invocations_per_workgroup,
@@ -175,7 +177,10 @@ impl Context {
             Some(sel) => match sel.parse::<usize>() {
                 Ok(i) if i < list.len() => i,
                 Ok(i) => {
-                    return Err(Error::Device(format!("adapter {i} does not exist ({} found)", list.len())));
+                    return Err(Error::Device(format!(
+                        "adapter {i} does not exist ({} found)",
+                        list.len()
+                    )));
                 }
                 Err(_) => list
                     .iter()
@@ -248,9 +253,19 @@ impl Context {
         let max_binding = opts
             .max_binding_override
             .unwrap_or(u64::MAX)
-            .min(limits.max_storage_buffer_binding_size as u64)
+            .min(limits.max_storage_buffer_binding_size)
             .min(limits.max_buffer_size);
-        Ok(Context { device, queue, adapter: summary, tier, limits, max_binding, f16_in_f32, timestamps, sink })
+        Ok(Context {
+            device,
+            queue,
+            adapter: summary,
+            tier,
+            limits,
+            max_binding,
+            f16_in_f32,
+            timestamps,
+            sink,
+        })
     }
 
     /// Returns the first error wgpu reported outside a scope since the last check, or the

@@ -16,9 +16,14 @@ mod store;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use context::{list_adapters, AdapterSummary, Tier, WgpuOptions};
+pub use context::{AdapterSummary, Tier, WgpuOptions, list_adapters};
 pub use pipelines::Constants;
 pub use shaders::ShaderSource;
+
+/// Every WGSL file, by path under `shaders/`.
+pub fn shader_files() -> &'static [(&'static str, &'static str)] {
+    shaders::FILES
+}
 
 use super::{Backend, GraphHandle, HostData};
 use crate::error::{Error, Result};
@@ -48,7 +53,13 @@ pub struct WgpuBackend {
 impl WgpuBackend {
     pub fn new(opts: &WgpuOptions) -> Result<WgpuBackend> {
         let cx = Context::new(opts)?;
-        log::info!("wgpu: {} ({}, {}), tier {}", cx.adapter.name, cx.adapter.backend, cx.adapter.device_type, cx.tier);
+        log::info!(
+            "wgpu: {} ({}, {}), tier {}",
+            cx.adapter.name,
+            cx.adapter.backend,
+            cx.adapter.device_type,
+            cx.tier
+        );
         Ok(WgpuBackend {
             cx,
             pipes: PipelineCache::default(),
@@ -73,7 +84,9 @@ impl WgpuBackend {
     }
 
     fn prepared(&self, h: GraphHandle) -> Result<&Prepared> {
-        self.graphs.get(&h).ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))
+        self.graphs
+            .get(&h)
+            .ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))
     }
 
     /// Copies `bytes` bytes from `src` at `offset` into host memory.
@@ -88,7 +101,10 @@ impl WgpuBackend {
             })
         })?;
         let copy = bytes.div_ceil(4) * 4;
-        let mut enc = self.cx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut enc = self
+            .cx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, copy.min(src.size() - offset));
         self.cx.queue.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -99,7 +115,10 @@ impl WgpuBackend {
         rx.recv()
             .map_err(|_| Error::Device("readback never completed".into()))?
             .map_err(|e| Error::Device(format!("mapping readback: {e}")))?;
-        let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Device(format!("readback view: {e}")))?;
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| Error::Device(format!("readback view: {e}")))?;
         let out = view[..bytes as usize].to_vec();
         drop(view);
         staging.unmap();
@@ -111,7 +130,11 @@ impl WgpuBackend {
         let g = self.prepared(h)?;
         let desc = g.graph.tensor(t);
         if desc.shape.n_elements() != n {
-            return Err(Error::InvalidArgument(format!("{} has {} elements, asked for {n}", desc.name, desc.shape.n_elements())));
+            return Err(Error::InvalidArgument(format!(
+                "{} has {} elements, asked for {n}",
+                desc.name,
+                desc.shape.n_elements()
+            )));
         }
         let loc = g.plan.location(t);
         let (rows, cols) = (desc.shape.rows(), desc.shape.cols());
@@ -120,7 +143,8 @@ impl WgpuBackend {
         };
         let span = ((rows - 1) * loc.row_stride + cols) as u64 * 4;
         let raw = self.read_bytes(&g.bufs.arena, loc.offset as u64 * 4, span)?;
-        let words: Vec<u32> = raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let words: Vec<u32> =
+            raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         let mut out = Vec::with_capacity(n);
         for r in 0..rows {
             out.extend_from_slice(&words[r * loc.row_stride..r * loc.row_stride + cols]);
@@ -146,22 +170,14 @@ impl WgpuBackend {
 
 impl Backend for WgpuBackend {
     fn name(&self) -> String {
-        format!("wgpu: {} ({}, tier {})", self.cx.adapter.name, self.cx.adapter.backend, self.cx.tier)
+        format!(
+            "wgpu: {} ({}, tier {})",
+            self.cx.adapter.name, self.cx.adapter.backend, self.cx.tier
+        )
     }
 
     fn supports(&self, _graph: &Graph, op: &Op) -> bool {
-        match op {
-            Op::Add { .. } | Op::Mul { .. } | Op::Scale { .. } | Op::Copy { .. } | Op::RmsNorm { .. } => true,
-            Op::GetRows { .. }
-            | Op::MatMul { .. }
-            | Op::MatMulGlu { .. }
-            | Op::Rope { .. }
-            | Op::KvWrite { .. }
-            | Op::Attention { .. }
-            | Op::Glu { .. }
-            | Op::Softmax { .. }
-            | Op::Argmax { .. } => false,
-        }
+        kernels::supports(op)
     }
 
     fn load_params(&mut self, params: &ParamTable, ids: &[ParamId]) -> Result<()> {
@@ -169,20 +185,32 @@ impl Backend for WgpuBackend {
     }
 
     fn prepare(&mut self, graph: Arc<Graph>, plan: Arc<Plan>) -> Result<GraphHandle> {
-        let mut k = KernelCtx { cx: &self.cx, graph: &graph, plan: &plan, store: &self.store, scratch_bytes: 0 };
+        let mut k = KernelCtx {
+            cx: &self.cx,
+            graph: &graph,
+            plan: &plan,
+            store: &self.store,
+            scratch_bytes: 0,
+        };
         let mut specs = Vec::new();
         for &ni in &plan.order {
             specs.extend(kernels::node_dispatches(&mut k, &graph.nodes[ni as usize])?);
         }
         let scratch = k.scratch_bytes;
-        let (bufs, dispatches) = prepare::build(&self.cx, &mut self.pipes, &self.store, &plan, specs, scratch)?;
+        let (bufs, dispatches) =
+            prepare::build(&self.cx, &mut self.pipes, &self.store, &plan, specs, scratch)?;
         let h = GraphHandle(self.next);
         self.next += 1;
         self.graphs.insert(h, Prepared { graph, plan, bufs, dispatches });
         Ok(h)
     }
 
-    fn execute(&mut self, h: GraphHandle, step: Step, inputs: &[(TensorId, HostData<'_>)]) -> Result<()> {
+    fn execute(
+        &mut self,
+        h: GraphHandle,
+        step: Step,
+        inputs: &[(TensorId, HostData<'_>)],
+    ) -> Result<()> {
         let g = self.prepared(h)?;
         let q = &self.cx.queue;
         q.write_buffer(&g.bufs.step, 0, bytemuck::cast_slice(&[step.pos, 0, 0, 0]));
@@ -195,8 +223,12 @@ impl Backend for WgpuBackend {
             let loc = g.plan.locations[t.index()];
             let Some(loc) = loc else { continue };
             let bytes: &[u8] = match (data, desc.ty) {
-                (HostData::U32(d), ElemType::U32) if d.len() == desc.shape.n_elements() => bytemuck::cast_slice(d),
-                (HostData::F32(d), ElemType::F32) if d.len() == desc.shape.n_elements() => bytemuck::cast_slice(d),
+                (HostData::U32(d), ElemType::U32) if d.len() == desc.shape.n_elements() => {
+                    bytemuck::cast_slice(d)
+                }
+                (HostData::F32(d), ElemType::F32) if d.len() == desc.shape.n_elements() => {
+                    bytemuck::cast_slice(d)
+                }
                 _ => {
                     return Err(Error::InvalidArgument(format!(
                         "input {} wants {} {} values",
@@ -210,9 +242,15 @@ impl Backend for WgpuBackend {
         }
         let g = self.prepared(h)?;
         self.cx.scoped("executing graph", || {
-            let mut enc = self.cx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+            let mut enc = self
+                .cx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("step"),
+                    timestamp_writes: None,
+                });
                 for d in &g.dispatches {
                     let [x, y, z] = d.groups.at(step);
                     if x == 0 || y == 0 || z == 0 {

@@ -19,7 +19,12 @@ pub struct PipelineCache {
 
 impl PipelineCache {
     /// The pipeline for `src` with `constants`, compiled on first use.
-    pub fn get(&mut self, cx: &Context, src: &ShaderSource, constants: &Constants) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub fn get(
+        &mut self,
+        cx: &Context,
+        src: &ShaderSource,
+        constants: &Constants,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
         let key = (src.clone(), constants.clone());
         if let Some(p) = self.pipelines.get(&key) {
             return Ok(p.clone());

@@ -104,7 +104,9 @@ fn storage_buffer(cx: &Context, label: &str, size: u64) -> Result<wgpu::Buffer> 
         cx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })
     })
@@ -194,13 +196,18 @@ pub fn build(
                 Res::Arena => bufs.arena.as_entire_binding(),
                 Res::Param(id, k) => {
                     let p = store.get(*id)?;
-                    let c = p.chunks.get(*k).ok_or_else(|| Error::Device(format!("param {} has no chunk {k}", id.0)))?;
+                    let c = p
+                        .chunks
+                        .get(*k)
+                        .ok_or_else(|| Error::Device(format!("param {} has no chunk {k}", id.0)))?;
                     c.buffer.as_entire_binding()
                 }
                 Res::Scratch => bufs
                     .scratch
                     .as_ref()
-                    .ok_or_else(|| Error::Device("a kernel binds scratch but asked for none".into()))?
+                    .ok_or_else(|| {
+                        Error::Device("a kernel binds scratch but asked for none".into())
+                    })?
                     .as_entire_binding(),
             };
             entries.push(wgpu::BindGroupEntry { binding: *binding, resource });
@@ -208,7 +215,11 @@ pub fn build(
         let label = spec.src.label();
         let layout = pipeline.get_bind_group_layout(0);
         let bind_group = cx.scoped(&format!("binding {label}"), || {
-            cx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &layout, entries: &entries })
+            cx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(label),
+                layout: &layout,
+                entries: &entries,
+            })
         })?;
         dispatches.push(Dispatch { pipeline, bind_group, groups: spec.groups, label });
     }

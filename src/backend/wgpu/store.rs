@@ -37,7 +37,9 @@ fn padded(bytes: usize) -> u64 {
 
 impl ParamStore {
     pub fn get(&self, id: ParamId) -> Result<&ParamBuf> {
-        self.bufs.get(&id).ok_or_else(|| Error::Device(format!("param {} is not loaded on this device", id.0)))
+        self.bufs
+            .get(&id)
+            .ok_or_else(|| Error::Device(format!("param {} is not loaded on this device", id.0)))
     }
 
     pub fn unload(&mut self, ids: &[ParamId]) {
@@ -52,7 +54,13 @@ impl ParamStore {
 
     /// Uploads (or allocates) `ids`. With `poison`, state tensors start as NaN instead of zero,
     /// so a kernel reading a KV slot never written shows up in tests.
-    pub fn load(&mut self, cx: &Context, table: &ParamTable, ids: &[ParamId], poison: bool) -> Result<()> {
+    pub fn load(
+        &mut self,
+        cx: &Context,
+        table: &ParamTable,
+        ids: &[ParamId],
+        poison: bool,
+    ) -> Result<()> {
         for &id in ids {
             if self.bufs.contains_key(&id) {
                 continue;
@@ -60,9 +68,9 @@ impl ParamStore {
             let p = table.get(id);
             let bytes = p.n_bytes();
             let rows = p.shape.rows();
-            let row_bytes = if rows == 0 { 0 } else { bytes / rows };
+            let row_bytes = bytes.checked_div(rows).unwrap_or(0);
             // Rows per chunk so that one chunk's padded size fits a binding.
-            let fit = if (padded(bytes)) <= cx.max_binding || row_bytes == 0 {
+            let fit = if padded(bytes) <= cx.max_binding || row_bytes == 0 {
                 rows.max(1)
             } else {
                 ((cx.max_binding.saturating_sub(8)) / row_bytes as u64) as usize
@@ -103,7 +111,8 @@ impl ParamStore {
                         .map_err(|e| Error::Device(format!("mapping {label}: {e}")))?;
                     match &p.init {
                         ParamInit::Data(data) => {
-                            view.slice(..range.len()).copy_from_slice(&data.as_slice()[range.clone()]);
+                            view.slice(..range.len())
+                                .copy_from_slice(&data.as_slice()[range.clone()]);
                             view.slice(range.len()..).fill(0);
                         }
                         ParamInit::Zeroed => view.slice(..).fill(if poison { 0xFF } else { 0 }),

@@ -44,7 +44,14 @@ pub fn catalog() -> Vec<(ShaderSource, Constants)> {
     vec![(source(), constants())]
 }
 
-pub fn binary(k: &mut KernelCtx<'_>, node: &Node, a: TensorId, b: Option<TensorId>, op: u32, s: f32) -> Result<Vec<DispatchSpec>> {
+pub fn binary(
+    k: &mut KernelCtx<'_>,
+    node: &Node,
+    a: TensorId,
+    b: Option<TensorId>,
+    op: u32,
+    s: f32,
+) -> Result<Vec<DispatchSpec>> {
     let shape = k.graph.tensor(node.out).shape;
     let (n_rows, n_cols) = (shape.rows() as u32, shape.cols() as u32);
     let (a_off, a_stride) = k.arena(a)?;
@@ -57,7 +64,18 @@ pub fn binary(k: &mut KernelCtx<'_>, node: &Node, a: TensorId, b: Option<TensorI
         None => (0, 0),
     };
     let (y_off, _) = k.arena(node.out)?;
-    let p = BinaryParams { n_rows, n_cols, op, a_off, a_stride, b_off, b_stride, y_off, s, _pad: [0; 3] };
+    let p = BinaryParams {
+        n_rows,
+        n_cols,
+        op,
+        a_off,
+        a_stride,
+        b_off,
+        b_stride,
+        y_off,
+        s,
+        _pad: [0; 3],
+    };
     let n = (n_rows as u64 * n_cols as u64).div_ceil(WG as u64) as u32;
     Ok(vec![DispatchSpec {
         src: source(),

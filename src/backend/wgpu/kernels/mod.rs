@@ -20,10 +20,34 @@ impl KernelCtx<'_> {
     pub(crate) fn arena(&self, t: TensorId) -> Result<(u32, u32)> {
         let loc = self.plan.location(t);
         if loc.buf != Buf::Arena {
-            return Err(Error::Device(format!("{} is expected in the activation arena", self.graph.tensor(t).name)));
+            return Err(Error::Device(format!(
+                "{} is expected in the activation arena",
+                self.graph.tensor(t).name
+            )));
         }
-        let off = u32::try_from(loc.offset).map_err(|_| Error::OutOfMemory("arena offset beyond 2^32 elements".into()))?;
+        let off = u32::try_from(loc.offset)
+            .map_err(|_| Error::OutOfMemory("arena offset beyond 2^32 elements".into()))?;
         Ok((off, loc.row_stride as u32))
+    }
+}
+
+/// Whether the wgpu backend implements `op`.
+pub fn supports(op: &Op) -> bool {
+    match op {
+        Op::Add { .. }
+        | Op::Mul { .. }
+        | Op::Scale { .. }
+        | Op::Copy { .. }
+        | Op::RmsNorm { .. } => true,
+        Op::GetRows { .. }
+        | Op::MatMul { .. }
+        | Op::MatMulGlu { .. }
+        | Op::Rope { .. }
+        | Op::KvWrite { .. }
+        | Op::Attention { .. }
+        | Op::Glu { .. }
+        | Op::Softmax { .. }
+        | Op::Argmax { .. } => false,
     }
 }
 
@@ -34,7 +58,9 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
         Op::Mul { a, b } => elementwise::binary(k, node, *a, Some(*b), elementwise::MUL, 1.0),
         Op::Scale { x, s } => elementwise::binary(k, node, *x, None, elementwise::SCALE, *s),
         Op::Copy { x } => elementwise::binary(k, node, *x, None, elementwise::COPY, 1.0),
-        Op::RmsNorm { x, weight, eps, residual } => norm::rms_norm(k, node, *x, *weight, *eps, *residual),
+        Op::RmsNorm { x, weight, eps, residual } => {
+            norm::rms_norm(k, node, *x, *weight, *eps, *residual)
+        }
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
@@ -43,7 +69,9 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
         | Op::Attention { .. }
         | Op::Glu { .. }
         | Op::Softmax { .. }
-        | Op::Argmax { .. } => Err(Error::Device(format!("{} is not implemented on wgpu yet", node.op.name()))),
+        | Op::Argmax { .. } => {
+            Err(Error::Device(format!("{} is not implemented on wgpu yet", node.op.name())))
+        }
     }
 }
 

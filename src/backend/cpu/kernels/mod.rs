@@ -1,0 +1,102 @@
+//! CPU kernels, one file per family, and [`run`]: the exhaustive `match` over `Op`.
+
+mod elementwise;
+mod norm;
+
+use std::collections::HashMap;
+
+use super::tensors::{CpuParam, Io, Out};
+use crate::error::{Error, Result};
+use crate::graph::{Buf, Graph, Node, Op, ParamId, Plan, Step};
+
+/// Whether the CPU backend implements `op`.
+pub fn supports(op: &Op) -> bool {
+    match op {
+        Op::Add { .. }
+        | Op::Mul { .. }
+        | Op::Scale { .. }
+        | Op::Copy { .. }
+        | Op::RmsNorm { .. } => true,
+        Op::GetRows { .. }
+        | Op::MatMul { .. }
+        | Op::MatMulGlu { .. }
+        | Op::Rope { .. }
+        | Op::KvWrite { .. }
+        | Op::Attention { .. }
+        | Op::Glu { .. }
+        | Op::Softmax { .. }
+        | Op::Argmax { .. } => false,
+    }
+}
+
+/// Runs one node: splits the arena around its output, then dispatches on the op.
+pub fn run(
+    graph: &Graph,
+    plan: &Plan,
+    node: &Node,
+    step: Step,
+    arena: &mut [f32],
+    params: &mut HashMap<ParamId, CpuParam>,
+) -> Result<()> {
+    let loc = plan.location(node.out);
+    match loc.buf {
+        Buf::Arena => {
+            let n = graph.tensor(node.out).shape.n_elements();
+            let (lo, rest) = arena.split_at_mut(loc.offset);
+            let (out, hi) = rest.split_at_mut(n);
+            let io = Io::new(graph, plan, lo, hi, loc.offset + n, params);
+            dispatch(&io, node, step, Out::Arena(out))
+        }
+        Buf::Param(p) => {
+            // State written in place: take it out of the map while the node runs.
+            let mut state = params
+                .remove(&p)
+                .ok_or_else(|| Error::Device(format!("state {} not loaded", p.0)))?;
+            let io = Io::new(graph, plan, arena, &[], usize::MAX, params);
+            let r = state.bytes_mut().and_then(|b| dispatch(&io, node, step, Out::Param(b)));
+            params.insert(p, state);
+            r
+        }
+    }
+}
+
+fn dispatch(io: &Io<'_>, node: &Node, step: Step, out: Out<'_>) -> Result<()> {
+    let _ = step;
+    match &node.op {
+        Op::Add { a, b } => elementwise::binary(
+            io.rows(*a)?,
+            Some(io.rows(*b)?),
+            elementwise::Kind::Add,
+            out.arena()?,
+        ),
+        Op::Mul { a, b } => elementwise::binary(
+            io.rows(*a)?,
+            Some(io.rows(*b)?),
+            elementwise::Kind::Mul,
+            out.arena()?,
+        ),
+        Op::Scale { x, s } => {
+            elementwise::binary(io.rows(*x)?, None, elementwise::Kind::Scale(*s), out.arena()?)
+        }
+        Op::Copy { x } => {
+            elementwise::binary(io.rows(*x)?, None, elementwise::Kind::Copy, out.arena()?)
+        }
+        Op::RmsNorm { x, weight, eps, residual } => {
+            let w = io.param_of(*weight)?.1.f32s()?;
+            let r = residual.map(|r| io.rows(r)).transpose()?;
+            norm::rms_norm(io.rows(*x)?, w, *eps, r, out.arena()?);
+            Ok(())
+        }
+        Op::GetRows { .. }
+        | Op::MatMul { .. }
+        | Op::MatMulGlu { .. }
+        | Op::Rope { .. }
+        | Op::KvWrite { .. }
+        | Op::Attention { .. }
+        | Op::Glu { .. }
+        | Op::Softmax { .. }
+        | Op::Argmax { .. } => {
+            Err(Error::Device(format!("{} is not implemented on the CPU yet", node.op.name())))
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The CPU backend: graphs run on a rayon thread pool; weights are used in place from the
+//! memory-mapped file (copied only when the mapping is not 4-byte aligned).
+//!
+//! Files: tensors.rs (arena and parameter access with safe disjoint borrows), kernels/ (one file
+//! per kernel family, the exhaustive `match` on `Op` in kernels/mod.rs). Invariant: nothing is
+//! allocated per step except what a kernel documents (scratch is owned by the prepared graph).
+
+mod kernels;
+mod tensors;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Backend, GraphHandle, HostData};
+use crate::error::{Error, Result};
+use crate::graph::{
+    Buf, ElemType, Graph, Op, ParamId, ParamInit, ParamTable, Plan, Step, TensorId,
+};
+pub(crate) use tensors::{CpuParam, Rows};
+
+struct Prepared {
+    graph: Arc<Graph>,
+    plan: Arc<Plan>,
+    arena: Vec<f32>,
+}
+
+/// Runs graphs on the host CPU.
+pub struct CpuBackend {
+    pool: rayon::ThreadPool,
+    threads: usize,
+    params: HashMap<ParamId, CpuParam>,
+    graphs: HashMap<GraphHandle, Prepared>,
+    next: u32,
+    poison: bool,
+}
+
+impl CpuBackend {
+    /// A backend with `threads` worker threads (0: one per available core).
+    pub fn new(threads: usize) -> Result<CpuBackend> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("kiln-cpu-{i}"))
+            .build()
+            .map_err(|e| Error::Device(format!("starting {threads} CPU threads: {e}")))?;
+        Ok(CpuBackend {
+            pool,
+            threads,
+            params: HashMap::new(),
+            graphs: HashMap::new(),
+            next: 0,
+            poison: false,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn prepared(&self, h: GraphHandle) -> Result<&Prepared> {
+        self.graphs
+            .get(&h)
+            .ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))
+    }
+
+    fn read_words(&self, h: GraphHandle, t: TensorId, n: usize) -> Result<Vec<u32>> {
+        let g = self.prepared(h)?;
+        let desc = g.graph.tensor(t);
+        if desc.shape.n_elements() != n {
+            return Err(Error::InvalidArgument(format!(
+                "{} has {} elements, asked for {n}",
+                desc.name,
+                desc.shape.n_elements()
+            )));
+        }
+        let loc = g.plan.location(t);
+        if loc.buf != Buf::Arena {
+            return Err(Error::InvalidArgument(format!("{} is not an activation", desc.name)));
+        }
+        let (rows, cols) = (desc.shape.rows(), desc.shape.cols());
+        let mut out = Vec::with_capacity(n);
+        for r in 0..rows {
+            let s = loc.offset + r * loc.row_stride;
+            out.extend(g.arena[s..s + cols].iter().map(|v| v.to_bits()));
+        }
+        Ok(out)
+    }
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", self.threads)
+    }
+
+    fn supports(&self, _graph: &Graph, op: &Op) -> bool {
+        kernels::supports(op)
+    }
+
+    fn load_params(&mut self, params: &ParamTable, ids: &[ParamId]) -> Result<()> {
+        for &id in ids {
+            if self.params.contains_key(&id) {
+                continue;
+            }
+            let p = params.get(id);
+            let param = match &p.init {
+                ParamInit::Data(bytes) => CpuParam::from_host(bytes),
+                ParamInit::Zeroed => CpuParam::zeroed(p.n_bytes(), self.poison)?,
+            };
+            self.params.insert(id, param);
+        }
+        Ok(())
+    }
+
+    fn unload_params(&mut self, ids: &[ParamId]) {
+        for id in ids {
+            self.params.remove(id);
+        }
+    }
+
+    fn prepare(&mut self, graph: Arc<Graph>, plan: Arc<Plan>) -> Result<GraphHandle> {
+        for &ni in &plan.order {
+            let op = &graph.nodes[ni as usize].op;
+            if !kernels::supports(op) {
+                return Err(Error::Device(format!(
+                    "{} is not supported on the CPU backend",
+                    op.name()
+                )));
+            }
+        }
+        let n = plan.arena_bytes / 4;
+        let mut arena = Vec::new();
+        arena.try_reserve_exact(n).map_err(|_| {
+            Error::OutOfMemory(format!("{} MiB of activations", plan.arena_bytes >> 20))
+        })?;
+        arena.resize(n, 0.0);
+        let h = GraphHandle(self.next);
+        self.next += 1;
+        self.graphs.insert(h, Prepared { graph, plan, arena });
+        Ok(h)
+    }
+
+    fn execute(
+        &mut self,
+        h: GraphHandle,
+        step: Step,
+        inputs: &[(TensorId, HostData<'_>)],
+    ) -> Result<()> {
+        let poison = self.poison;
+        let g = self
+            .graphs
+            .get_mut(&h)
+            .ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))?;
+        if poison {
+            g.arena.fill(f32::from_bits(0xFFFF_FFFF));
+        }
+        for &(t, data) in inputs {
+            let desc = g.graph.tensor(t);
+            let Some(loc) = g.plan.locations[t.index()] else { continue };
+            let n = desc.shape.n_elements();
+            let dst = &mut g.arena[loc.offset..loc.offset + n];
+            match (data, desc.ty) {
+                (HostData::U32(d), ElemType::U32) if d.len() == n => {
+                    dst.iter_mut().zip(d).for_each(|(o, &v)| *o = f32::from_bits(v));
+                }
+                (HostData::F32(d), ElemType::F32) if d.len() == n => dst.copy_from_slice(d),
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "input {} wants {n} {} values",
+                        desc.name, desc.ty
+                    )));
+                }
+            }
+        }
+        let (graph, plan) = (g.graph.clone(), g.plan.clone());
+        let params = &mut self.params;
+        let arena = &mut g.arena;
+        self.pool.install(|| -> Result<()> {
+            for &ni in &plan.order {
+                let node = &graph.nodes[ni as usize];
+                kernels::run(&graph, &plan, node, step, arena, params).map_err(|e| {
+                    Error::Device(format!(
+                        "{} ({}): {e}",
+                        node.op.name(),
+                        graph.tensor(node.out).name
+                    ))
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    fn read_f32(&mut self, h: GraphHandle, t: TensorId, out: &mut [f32]) -> Result<()> {
+        let words = self.read_words(h, t, out.len())?;
+        out.iter_mut().zip(words).for_each(|(o, w)| *o = f32::from_bits(w));
+        Ok(())
+    }
+
+    fn read_u32(&mut self, h: GraphHandle, t: TensorId, out: &mut [u32]) -> Result<()> {
+        let words = self.read_words(h, t, out.len())?;
+        out.copy_from_slice(&words);
+        Ok(())
+    }
+
+    fn release(&mut self, h: GraphHandle) {
+        self.graphs.remove(&h);
+    }
+
+    fn kv_type(&self) -> ElemType {
+        ElemType::F16
+    }
+
+    fn set_poison(&mut self, on: bool) {
+        self.poison = on;
+    }
+
+    fn read_arena(&mut self, h: GraphHandle) -> Result<Vec<u32>> {
+        Ok(self.prepared(h)?.arena.iter().map(|v| v.to_bits()).collect())
+    }
+
+    fn read_param(&mut self, id: ParamId) -> Result<Vec<u8>> {
+        let p = self
+            .params
+            .get(&id)
+            .ok_or_else(|| Error::InvalidArgument(format!("param {} not loaded", id.0)))?;
+        Ok(p.bytes().to_vec())
+    }
+}
