@@ -99,10 +99,14 @@ pub fn cpu_backend() -> Arc<TestBackend> {
     .clone()
 }
 
-/// Every backend under test: the CPU, then wgpu in each tier.
+/// Every backend under test: the CPU, then wgpu in each tier. `KILN_TEST_BACKENDS=cpu` or
+/// `=wgpu` (a comma list of name prefixes) narrows the set while developing one backend.
 pub fn backends() -> Vec<Arc<TestBackend>> {
     let mut v = vec![cpu_backend()];
     v.extend(gpu_backends());
+    if let Ok(filter) = std::env::var("KILN_TEST_BACKENDS") {
+        v.retain(|b| filter.split(',').any(|f| b.name.starts_with(f.trim())));
+    }
     v
 }
 
