@@ -2,7 +2,9 @@
 //! fallback. The architecture map (modules bottom to top, and who may use whom) is in README.md
 //! and enforced by `tests/architecture.rs`.
 
+pub mod cli;
 pub mod error;
+pub mod gguf;
 pub mod quant;
 
 pub use error::{Error, Result};
