@@ -100,7 +100,7 @@ fn summary(m: &MetaEntry) -> String {
         (Json::String(s), Some(len)) => {
             let first = s.lines().next().unwrap_or("");
             let shown = escape(first, STRING_SHOWN);
-            if shown.len() < s.len() || first.len() < s.len() {
+            if first.len() < s.len() || first.chars().count() > STRING_SHOWN {
                 format!("\"{shown}\"… ({len} bytes)")
             } else {
                 format!("\"{shown}\"")
@@ -121,7 +121,11 @@ fn item(v: &Json) -> String {
     match v {
         Json::String(s) => {
             let shown = escape(s, ITEM_SHOWN);
-            if shown.len() < s.len() { format!("\"{shown}\"…") } else { format!("\"{shown}\"") }
+            if s.chars().count() > ITEM_SHOWN {
+                format!("\"{shown}\"…")
+            } else {
+                format!("\"{shown}\"")
+            }
         }
         Json::Null => "NaN/inf".into(),
         other => other.to_string(),
