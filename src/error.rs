@@ -117,6 +117,11 @@ pub enum GgufError {
     SizeOverflow { name: String },
     #[error("tensor {name:?} has unknown ggml type id {id}")]
     UnknownTensorType { name: String, id: u32 },
+    #[error(
+        "tensor {name:?} has ggml type {type_name} (id {id}), which kiln does not support; \
+         supported: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q2_K Q3_K Q4_K Q5_K Q6_K Q8_K"
+    )]
+    UnsupportedTensorType { name: String, type_name: &'static str, id: u32 },
     #[error("tensor {name:?}: row length {ne0} is not a multiple of the {block}-element block")]
     RowNotBlockMultiple { name: String, ne0: u64, block: u64 },
     #[error("tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}")]

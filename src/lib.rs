@@ -2,9 +2,12 @@
 //! fallback. The architecture map (modules bottom to top, and who may use whom) is in README.md
 //! and enforced by `tests/architecture.rs`.
 
-pub mod backend;
 pub mod error;
-pub mod graph;
 pub mod quant;
+pub mod gguf;
+pub mod graph;
+pub mod backend;
+pub mod model;
+pub mod cli;
 
 pub use error::{Error, Result};

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `kiln` binary: all of it lives in `kiln::cli`.
+
+fn main() -> std::process::ExitCode {
+    kiln::cli::run()
+}

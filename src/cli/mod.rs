@@ -1,0 +1,75 @@
+//! The `kiln` command line: clap definitions, dispatch to one file per subcommand, and the one
+//! place errors become a message and an exit code.
+//!
+//! May use: `engine`, `exec`, `gguf`, `server` (DESIGN.md §2). Invariant: a failure prints ONE
+//! line on stderr and exits with code 1; a closed stdout (`kiln inspect x | head -1`) ends the
+//! command quietly; nothing here panics on user input.
+
+mod inspect;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run GGUF language models on any GPU through wgpu compute shaders, with a CPU fallback.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show a GGUF file: header, metadata, hyperparameters, tensors and totals by type.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Parses the process arguments, runs the command, and turns its outcome into an exit code.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap formats usage errors (exit 2) and --help/--version (exit 0) itself.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let result = match &cli.command {
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = one_line(&e);
+            let _ = writeln!(io::stderr(), "kiln: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes joined by ": ", skipping a cause whose text the message already
+/// holds (kiln's `Error::Io` prints its source itself), with any newline flattened.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&text);
+        }
+    }
+    msg.replace(['\n', '\r'], " ")
+}
+
+/// True when the error is a write to a closed pipe (the reader went away, e.g. `| head`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
