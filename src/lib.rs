@@ -7,6 +7,7 @@ pub mod quant;
 pub mod gguf;
 pub mod graph;
 pub mod backend;
+pub mod exec;
 pub mod model;
 pub mod cli;
 

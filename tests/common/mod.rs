@@ -110,6 +110,27 @@ pub fn backends() -> Vec<Arc<TestBackend>> {
     v
 }
 
+/// File names of the two real test models (tools/fetch-models.sh).
+pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// Path of a real test model: `$KILN_MODELS/<name>` or `<repo>/models/<name>`. `None` (with a
+/// printed SKIP line) when absent, unless KILN_REQUIRE_MODELS=1, which makes absence fatal.
+pub fn model_path(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("KILN_MODELS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    let path = dir.join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("KILN_REQUIRE_MODELS").is_ok_and(|v| v == "1") {
+        panic!("KILN_REQUIRE_MODELS=1 but {} is missing (run tools/fetch-models.sh)", path.display());
+    }
+    eprintln!("SKIP: {} not found (run tools/fetch-models.sh)", path.display());
+    None
+}
+
 /// A seeded generator.
 pub fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
