@@ -1,0 +1,164 @@
+//! The generation engine: loads a model onto a device, evaluates token batches (prefill in
+//! chunks, then one token per decode step), and keeps the position in the KV cache.
+//!
+//! May use: everything below it (model, exec, tokenizer, sample, gguf, graph, backend, quant,
+//! error). Invariant: `pos` is the number of tokens in the KV cache; evaluating past `n_ctx` is
+//! an `Error::ContextFull`, never a silent wrap.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::HostData;
+use crate::error::{Error, Result};
+use crate::exec::{open_backend, DeviceChoice, Executor};
+use crate::gguf::GgufFile;
+use crate::graph::{Step, TensorId};
+use crate::model::{LoadOptions, Model, Outputs};
+
+pub use crate::backend::wgpu::{Tier, WgpuOptions};
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub device: DeviceChoice,
+    /// CPU threads (0: all cores).
+    pub threads: usize,
+    /// KV cache size in tokens (0: the model's context, capped).
+    pub n_ctx: usize,
+    /// Most tokens per prefill step.
+    pub n_batch: usize,
+    pub wgpu: WgpuOptions,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { device: DeviceChoice::Auto, threads: 0, n_ctx: 0, n_batch: 256, wgpu: WgpuOptions::default() }
+    }
+}
+
+/// Wall-clock time spent in each phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub load: Duration,
+    pub prompt: Duration,
+    pub prompt_tokens: usize,
+    pub decode: Duration,
+    pub decode_tokens: usize,
+}
+
+/// A model on a device, with its KV cache position.
+pub struct Engine {
+    pub file: Arc<GgufFile>,
+    pub model: Model,
+    exec: Executor,
+    pos: usize,
+    n_batch: usize,
+    logits: Vec<f32>,
+    /// Input and output tensors of each graph the executor has prepared, by key.
+    graph_io: HashMap<u64, (TensorId, Option<TensorId>)>,
+    device_name: String,
+    pub timings: Timings,
+}
+
+fn graph_key(n: usize, o: Outputs) -> u64 {
+    (n as u64) << 2
+        | match o {
+            Outputs::None => 0,
+            Outputs::Last => 1,
+            Outputs::All => 2,
+        }
+}
+
+impl Engine {
+    /// Opens `path`, picks the device, registers and uploads the weights. `progress(done, total)`
+    /// reports upload bytes.
+    pub fn load(path: &Path, opts: &EngineOptions, progress: impl FnMut(usize, usize)) -> Result<Engine> {
+        let start = Instant::now();
+        let file = Arc::new(GgufFile::open(path)?);
+        let backend = open_backend(&opts.device, opts.threads, &opts.wgpu)?.into_backend();
+        let device_name = backend.name();
+        let kv_type = backend.kv_type();
+        let model = Model::load(file.clone(), LoadOptions { n_ctx: opts.n_ctx, kv_type })?;
+        let mut exec = Executor::new(backend);
+        exec.load(&model.params, progress)?;
+        let n_batch = opts.n_batch.clamp(1, model.n_ctx);
+        let timings = Timings { load: start.elapsed(), ..Timings::default() };
+        Ok(Engine { file, model, exec, pos: 0, n_batch, logits: Vec::new(), graph_io: HashMap::new(), device_name, timings })
+    }
+
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    /// Tokens currently in the KV cache.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.model.n_ctx
+    }
+
+    /// Forgets the sequence (the KV cache is overwritten from position 0).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Moves the position back to `pos` (≤ the current one), e.g. to reuse a shared prefix.
+    pub fn truncate(&mut self, pos: usize) {
+        self.pos = self.pos.min(pos);
+    }
+
+    /// Appends `tokens` to the sequence. With `Outputs::Last` the last token's logits are
+    /// available from [`logits`](Self::logits) afterwards; with `Outputs::All`, every token's,
+    /// row by row.
+    pub fn eval(&mut self, tokens: &[u32], outputs: Outputs) -> Result<()> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let needed = self.pos + tokens.len();
+        if needed > self.model.n_ctx {
+            return Err(Error::ContextFull { needed, n_ctx: self.model.n_ctx });
+        }
+        let vocab = self.model.hp.vocab_size;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(Error::InvalidArgument(format!("token id {bad} is outside the vocabulary (size {vocab})")));
+        }
+        self.logits.clear();
+        let n_chunks = tokens.len().div_ceil(self.n_batch);
+        for (i, chunk) in tokens.chunks(self.n_batch).enumerate() {
+            let last = i + 1 == n_chunks;
+            let out = match outputs {
+                Outputs::All => Outputs::All,
+                Outputs::Last if last => Outputs::Last,
+                _ => Outputs::None,
+            };
+            let n = chunk.len();
+            let key = graph_key(n, out);
+            let model = &self.model;
+            let ids = &mut self.graph_io;
+            let h = self.exec.prepare(key, || {
+                let sg = model.build(n, out);
+                ids.insert(key, (sg.tokens, sg.logits));
+                sg.graph
+            })?;
+            let (tokens_t, logits_t) = self.graph_io[&key];
+            self.exec.execute(h, Step { pos: self.pos as u32 }, &[(tokens_t, HostData::U32(chunk))])?;
+            self.pos += n;
+            if let Some(l) = logits_t {
+                let rows = if out == Outputs::All { n } else { 1 };
+                let start = self.logits.len();
+                self.logits.resize(start + rows * vocab, 0.0);
+                self.exec.read_f32(h, l, &mut self.logits[start..])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Logits of the last [`eval`](Self::eval): one row of `vocab_size`, or one per token.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+}
