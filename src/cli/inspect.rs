@@ -1,6 +1,6 @@
 //! `kiln inspect FILE [--json]`: what a GGUF file holds, for people and for machines.
 //!
-//! May use: `gguf`, `quant`, `error`. Invariant: the text and the JSON output render the same
+//! May use: `gguf`, `error`. Invariant: the text and the JSON output render the same
 //! [`Report`], built once from the parsed file; long strings and arrays are summarised in both
 //! (arrays: type, length, first items; text also cuts strings to their first line).
 

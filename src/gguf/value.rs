@@ -1,8 +1,9 @@
-//! GGUF metadata values: the 13 value types, scalars, arrays, and how they are read.
+//! GGUF metadata values: the 13 value types, scalars and arrays, with their type names.
 //!
-//! May use: nothing else in the crate (reading lives in kv.rs). Invariant: arrays never nest (an array of arrays is
-//! `NestedArray`), strings stay raw bytes (token texts need not be UTF-8), bools are exactly 0 or
-//! 1, and an array is only allocated after its length fits in the bytes left.
+//! May use: nothing else in the crate (reading lives in kv.rs). Invariant: arrays never nest
+//! (an array of arrays is `NestedArray`), strings stay raw bytes (token texts need not be
+//! UTF-8), bools are exactly 0 or 1, and an array is only allocated after its length fits in
+//! the bytes left.
 
 /// The value type ids of the GGUF spec (`gguf_type` in ggml's gguf.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -166,6 +166,23 @@ mod tests {
     }
 
     #[test]
+    fn summaries_cut_strings_and_arrays() {
+        let entry = |ty, len, value| MetaEntry { key: "k".into(), ty, len: Some(len), value };
+        let long = Json::from("x".repeat(100));
+        assert_eq!(
+            summary(&entry("string", 100, long)),
+            format!("\"{}\"… (100 bytes)", "x".repeat(64))
+        );
+        assert_eq!(summary(&entry("string", 3, Json::from("a\nb"))), "\"a\"… (3 bytes)");
+        assert_eq!(summary(&entry("string", 1, Json::from("\u{1b}"))), "\"\\u{1b}\"");
+        let head = serde_json::json!([1, 2]);
+        assert_eq!(summary(&entry("array<u32>", 10, head.clone())), "[10] 1, 2, …");
+        assert_eq!(summary(&entry("array<u32>", 2, head)), "[2] 1, 2");
+        let item = MetaEntry { key: "k".into(), ty: "f32", len: None, value: Json::Null };
+        assert_eq!(summary(&item), "NaN/inf");
+    }
+
+    #[test]
     fn human_sizes() {
         assert_eq!(human(12), "12 B");
         assert_eq!(human(1536), "1.5 KiB");
