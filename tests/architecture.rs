@@ -16,7 +16,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &["graph", "gguf", "quant", "error"]),
     ("tokenizer", &["gguf", "error"]),
     ("sample", &["error"]),
-    ("engine", &["model", "exec", "tokenizer", "sample", "gguf", "graph", "backend", "quant", "error"]),
+    (
+        "engine",
+        &["model", "exec", "tokenizer", "sample", "gguf", "graph", "backend", "quant", "error"],
+    ),
     ("server", &["engine", "error"]),
     ("cli", &["engine", "exec", "gguf", "server", "error"]),
 ];
@@ -41,7 +44,8 @@ fn crate_refs(text: &str) -> BTreeSet<String> {
         let mut rest = code;
         while let Some(i) = rest.find("crate::") {
             let after = &rest[i + 7..];
-            let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String =
+                after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
             if !name.is_empty() {
                 out.insert(name);
             }
@@ -51,7 +55,8 @@ fn crate_refs(text: &str) -> BTreeSet<String> {
         if let Some(i) = code.find("crate::{") {
             let inner = &code[i + 8..];
             for part in inner.split([',', '}']) {
-                let name: String = part.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String =
+                    part.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 if !name.is_empty() {
                     out.insert(name);
                 }
@@ -70,7 +75,8 @@ fn modules_use_only_what_the_map_allows() {
     rust_files(&src, &mut files);
     for file in files {
         let rel = file.strip_prefix(&src).expect("under src");
-        let first = rel.components().next().expect("component").as_os_str().to_string_lossy().to_string();
+        let first =
+            rel.components().next().expect("component").as_os_str().to_string_lossy().to_string();
         let module = first.trim_end_matches(".rs").to_string();
         if matches!(module.as_str(), "lib" | "main") {
             continue;
@@ -104,9 +110,14 @@ fn kernels_ref_is_a_dev_dependency_that_imports_nothing_from_kiln() {
     rust_files(&root.join("kernels-ref/src"), &mut files);
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read");
-        assert!(!text.contains("kiln::") && !text.contains("extern crate kiln"), "{} imports kiln", f.display());
+        assert!(
+            !text.contains("kiln::") && !text.contains("extern crate kiln"),
+            "{} imports kiln",
+            f.display()
+        );
     }
-    let kr = std::fs::read_to_string(root.join("kernels-ref/Cargo.toml")).expect("kernels-ref manifest");
+    let kr =
+        std::fs::read_to_string(root.join("kernels-ref/Cargo.toml")).expect("kernels-ref manifest");
     let kr_deps = kr.split("\n[dependencies]").nth(1).unwrap_or("");
     let kr_deps = kr_deps.split("\n[").next().unwrap_or("");
     assert!(!kr_deps.contains("kiln"), "kernels-ref depends on kiln");
@@ -114,14 +125,18 @@ fn kernels_ref_is_a_dev_dependency_that_imports_nothing_from_kiln() {
 
 #[test]
 fn the_map_is_in_the_readme() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
     for (module, allowed) in ALLOWED {
         let row = readme
             .lines()
             .find(|l| l.starts_with(&format!("| `{module}`")))
             .unwrap_or_else(|| panic!("README.md has no map row for `{module}`"));
         for a in *allowed {
-            assert!(row.contains(&format!("`{a}`")), "README row for `{module}` does not list `{a}`: {row}");
+            assert!(
+                row.contains(&format!("`{a}`")),
+                "README row for `{module}` does not list `{a}`: {row}"
+            );
         }
     }
 }

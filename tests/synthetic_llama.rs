@@ -10,13 +10,13 @@
 
 mod common;
 
+use kernels_ref::attention::{AttentionParams, attention};
+use kernels_ref::{elementwise, matvec, norm, quant as rq, rope};
 use kiln::engine::{Engine, EngineOptions, Tier, WgpuOptions};
 use kiln::exec::DeviceChoice;
 use kiln::gguf::GgufWriter;
 use kiln::model::Outputs;
 use kiln::quant::{self, DType};
-use kernels_ref::attention::{attention, AttentionParams};
-use kernels_ref::{elementwise, matvec, norm, quant as rq, rope};
 
 const DIM: usize = 256;
 const HIDDEN: usize = 512;
@@ -92,7 +92,8 @@ fn write_gguf(w: &Weights, path: &std::path::Path) {
         .add("llama.attention.layer_norm_rms_epsilon", EPS)
         .add("llama.vocab_size", VOCAB as u32);
     for (name, dt, rows, cols, bytes) in &w.tensors {
-        let ne: Vec<u64> = if *rows == 1 { vec![*cols as u64] } else { vec![*cols as u64, *rows as u64] };
+        let ne: Vec<u64> =
+            if *rows == 1 { vec![*cols as u64] } else { vec![*cols as u64, *rows as u64] };
         g.add_tensor(name, *dt, &ne, bytes.clone()).expect("tensor");
     }
     g.write(path).expect("write gguf");
@@ -109,7 +110,10 @@ fn reference(w: &Weights, steps: &[Vec<u32>], f16_kv: bool) -> Vec<Vec<f64>> {
     for tokens in steps {
         let n = tokens.len();
         let positions: Vec<usize> = (pos..pos + n).collect();
-        let mut x: Vec<f64> = tokens.iter().flat_map(|&t| embd[t as usize * DIM..(t as usize + 1) * DIM].to_vec()).collect();
+        let mut x: Vec<f64> = tokens
+            .iter()
+            .flat_map(|&t| embd[t as usize * DIM..(t as usize + 1) * DIM].to_vec())
+            .collect();
         for il in 0..LAYERS {
             let g = |s: &str| w.get(&format!("blk.{il}.{s}.weight"));
             let h = norm::rms_norm(&x, &g("attn_norm").2, EPS as f64, DIM);
@@ -119,8 +123,18 @@ fn reference(w: &Weights, steps: &[Vec<u32>], f16_kv: bool) -> Vec<Vec<f64>> {
             };
             // Kernels compute in f32: round each op's output like they store it.
             let f32r = |v: Vec<f64>| v.into_iter().map(|x| x as f32 as f64).collect::<Vec<_>>();
-            let q = rope::rope(&f32r(mm("attn_q", &h)), N_HEADS, HEAD, &positions, HEAD, BASE, 1.0, false);
-            let k = rope::rope(&f32r(mm("attn_k", &h)), N_KV, HEAD, &positions, HEAD, BASE, 1.0, false);
+            let q = rope::rope(
+                &f32r(mm("attn_q", &h)),
+                N_HEADS,
+                HEAD,
+                &positions,
+                HEAD,
+                BASE,
+                1.0,
+                false,
+            );
+            let k =
+                rope::rope(&f32r(mm("attn_k", &h)), N_KV, HEAD, &positions, HEAD, BASE, 1.0, false);
             let v = f32r(mm("attn_v", &h));
             k_cache[il].extend(k.iter().map(|&x| round_f16(x)));
             v_cache[il].extend(v.iter().map(|&x| round_f16(x)));
@@ -165,7 +179,8 @@ fn two_layer_llama_matches_reference_on_every_backend() {
     write_gguf(&w, &path);
     let steps: Vec<Vec<u32>> = vec![vec![3, 17, 250, 99, 1, 42, 7], vec![8], vec![311], vec![64]];
 
-    let mut configs: Vec<(String, DeviceChoice, Option<Tier>)> = vec![("cpu".into(), DeviceChoice::Cpu, None)];
+    let mut configs: Vec<(String, DeviceChoice, Option<Tier>)> =
+        vec![("cpu".into(), DeviceChoice::Cpu, None)];
     if common::gpu_backends().is_empty() {
         eprintln!("SKIP gpu part: no adapter");
     } else {
@@ -182,7 +197,8 @@ fn two_layer_llama_matches_reference_on_every_backend() {
             n_batch: 64,
             wgpu: WgpuOptions { adapter: None, tier, max_binding_override: None },
         };
-        let mut e = Engine::load(&path, &opts, |_, _| {}).unwrap_or_else(|err| panic!("{name}: {err}"));
+        let mut e =
+            Engine::load(&path, &opts, |_, _| {}).unwrap_or_else(|err| panic!("{name}: {err}"));
         let f16_kv = e.model.kv_type == kiln::graph::ElemType::F16;
         let exact_path = !f16_kv && name != "cpu";
         let bound = if exact_path { 1e-5 } else { 2e-3 };

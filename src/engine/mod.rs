@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::HostData;
 use crate::error::{Error, Result};
-use crate::exec::{open_backend, DeviceChoice, Executor};
+use crate::exec::{DeviceChoice, Executor, open_backend};
 use crate::gguf::GgufFile;
 use crate::graph::{Step, TensorId};
 use crate::model::{LoadOptions, Model, Outputs};
@@ -34,7 +34,13 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { device: DeviceChoice::Auto, threads: 0, n_ctx: 0, n_batch: 256, wgpu: WgpuOptions::default() }
+        EngineOptions {
+            device: DeviceChoice::Auto,
+            threads: 0,
+            n_ctx: 0,
+            n_batch: 256,
+            wgpu: WgpuOptions::default(),
+        }
     }
 }
 
@@ -74,7 +80,11 @@ fn graph_key(n: usize, o: Outputs) -> u64 {
 impl Engine {
     /// Opens `path`, picks the device, registers and uploads the weights. `progress(done, total)`
     /// reports upload bytes.
-    pub fn load(path: &Path, opts: &EngineOptions, progress: impl FnMut(usize, usize)) -> Result<Engine> {
+    pub fn load(
+        path: &Path,
+        opts: &EngineOptions,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Engine> {
         let start = Instant::now();
         let file = Arc::new(GgufFile::open(path)?);
         let backend = open_backend(&opts.device, opts.threads, &opts.wgpu)?.into_backend();
@@ -85,7 +95,17 @@ impl Engine {
         exec.load(&model.params, progress)?;
         let n_batch = opts.n_batch.clamp(1, model.n_ctx);
         let timings = Timings { load: start.elapsed(), ..Timings::default() };
-        Ok(Engine { file, model, exec, pos: 0, n_batch, logits: Vec::new(), graph_io: HashMap::new(), device_name, timings })
+        Ok(Engine {
+            file,
+            model,
+            exec,
+            pos: 0,
+            n_batch,
+            logits: Vec::new(),
+            graph_io: HashMap::new(),
+            device_name,
+            timings,
+        })
     }
 
     pub fn device_name(&self) -> &str {
@@ -124,7 +144,9 @@ impl Engine {
         }
         let vocab = self.model.hp.vocab_size;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
-            return Err(Error::InvalidArgument(format!("token id {bad} is outside the vocabulary (size {vocab})")));
+            return Err(Error::InvalidArgument(format!(
+                "token id {bad} is outside the vocabulary (size {vocab})"
+            )));
         }
         self.logits.clear();
         let n_chunks = tokens.len().div_ceil(self.n_batch);
@@ -145,7 +167,11 @@ impl Engine {
                 sg.graph
             })?;
             let (tokens_t, logits_t) = self.graph_io[&key];
-            self.exec.execute(h, Step { pos: self.pos as u32 }, &[(tokens_t, HostData::U32(chunk))])?;
+            self.exec.execute(
+                h,
+                Step { pos: self.pos as u32 },
+                &[(tokens_t, HostData::U32(chunk))],
+            )?;
             self.pos += n;
             if let Some(l) = logits_t {
                 let rows = if out == Outputs::All { n } else { 1 };

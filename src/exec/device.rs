@@ -1,8 +1,8 @@
 //! Which backend runs a model: `--device cpu | gpu | N`, and the default choice.
 
-use crate::backend::cpu::CpuBackend;
-use crate::backend::wgpu::{list_adapters, WgpuBackend, WgpuOptions};
 use crate::backend::Backend;
+use crate::backend::cpu::CpuBackend;
+use crate::backend::wgpu::{WgpuBackend, WgpuOptions, list_adapters};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -26,7 +26,10 @@ impl std::str::FromStr for DeviceChoice {
             "auto" => Ok(DeviceChoice::Auto),
             "cpu" => Ok(DeviceChoice::Cpu),
             "gpu" => Ok(DeviceChoice::Gpu),
-            n => n.parse().map(DeviceChoice::Adapter).map_err(|_| format!("expected cpu, gpu, auto or an adapter index, got {s:?}")),
+            n => n
+                .parse()
+                .map(DeviceChoice::Adapter)
+                .map_err(|_| format!("expected cpu, gpu, auto or an adapter index, got {s:?}")),
         }
     }
 }
@@ -67,7 +70,10 @@ pub fn open_backend(choice: &DeviceChoice, threads: usize, wgpu: &WgpuOptions) -
                     match WgpuBackend::new(&opts) {
                         Ok(b) => Ok(Device::Gpu(Box::new(b))),
                         Err(e) => {
-                            eprintln!("kiln: GPU {} failed to open ({e}); using the CPU backend", a.name);
+                            eprintln!(
+                                "kiln: GPU {} failed to open ({e}); using the CPU backend",
+                                a.name
+                            );
                             Ok(Device::Cpu(Box::new(CpuBackend::new(threads)?)))
                         }
                     }

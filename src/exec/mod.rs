@@ -10,7 +10,7 @@ mod device;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use device::{open_backend, Device, DeviceChoice};
+pub use device::{Device, DeviceChoice, open_backend};
 
 use crate::backend::{Backend, GraphHandle, HostData};
 use crate::error::Result;
@@ -47,7 +47,11 @@ impl Executor {
     }
 
     /// Uploads every persistent tensor of `params`, calling `progress(done, total)` in bytes.
-    pub fn load(&mut self, params: &ParamTable, mut progress: impl FnMut(usize, usize)) -> Result<()> {
+    pub fn load(
+        &mut self,
+        params: &ParamTable,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<()> {
         let total = params.total_bytes();
         let mut done = 0;
         // Batches of about 64 MiB so progress moves on large models.
@@ -90,7 +94,12 @@ impl Executor {
         Ok(handle)
     }
 
-    pub fn execute(&mut self, h: GraphHandle, step: Step, inputs: &[(TensorId, HostData<'_>)]) -> Result<()> {
+    pub fn execute(
+        &mut self,
+        h: GraphHandle,
+        step: Step,
+        inputs: &[(TensorId, HostData<'_>)],
+    ) -> Result<()> {
         self.backend.execute(h, step, inputs)
     }
 

@@ -120,7 +120,8 @@ impl Plan {
             arena_bytes = arena_bytes.max(off + sz);
         }
 
-        let locations = (0..n).map(|t| resolve(graph, TensorId(t as u32), &life, &offsets)).collect();
+        let locations =
+            (0..n).map(|t| resolve(graph, TensorId(t as u32), &life, &offsets)).collect();
         Plan { order, locations, lifetimes: life, arena_bytes }
     }
 

@@ -108,7 +108,11 @@ impl HParams {
         if n_layers == 0 || n_layers > MAX_LAYERS as usize {
             return Err(model_err(format!("block_count {n_layers} is outside 1..={MAX_LAYERS}")));
         }
-        for (name, v) in [("embedding_length", dim), ("feed_forward_length", hidden_dim), ("context_length", ctx_train)] {
+        for (name, v) in [
+            ("embedding_length", dim),
+            ("feed_forward_length", hidden_dim),
+            ("context_length", ctx_train),
+        ] {
             if v == 0 || v > 1 << 24 {
                 return Err(model_err(format!("{a}.{name} = {v} is out of range")));
             }
@@ -121,19 +125,29 @@ impl HParams {
         let head_dim = match opt_usize(f, &key(a, "attention.key_length"))? {
             Some(k) => k,
             None if dim % n_heads == 0 => dim / n_heads,
-            None => return Err(model_err(format!("embedding_length {dim} is not divisible by {n_heads} heads"))),
+            None => {
+                return Err(model_err(format!(
+                    "embedding_length {dim} is not divisible by {n_heads} heads"
+                )));
+            }
         };
         if let Some(v) = opt_usize(f, &key(a, "attention.value_length"))?
             && v != head_dim
         {
-            return Err(model_err(format!("value head size {v} differs from key head size {head_dim}")));
+            return Err(model_err(format!(
+                "value head size {v} differs from key head size {head_dim}"
+            )));
         }
         if head_dim == 0 || head_dim > 1024 || head_dim % 2 != 0 {
-            return Err(model_err(format!("head dimension {head_dim} must be even and in 2..=1024")));
+            return Err(model_err(format!(
+                "head dimension {head_dim} must be even and in 2..=1024"
+            )));
         }
         let n_rot = opt_usize(f, &key(a, "rope.dimension_count"))?.unwrap_or(head_dim);
         if n_rot == 0 || n_rot > head_dim || n_rot % 2 != 0 {
-            return Err(model_err(format!("rope.dimension_count {n_rot} must be even and ≤ head size {head_dim}")));
+            return Err(model_err(format!(
+                "rope.dimension_count {n_rot} must be even and ≤ head size {head_dim}"
+            )));
         }
         if !rms_eps.is_finite() || rms_eps < 0.0 {
             return Err(model_err(format!("rms epsilon {rms_eps} is not a non-negative number")));
@@ -142,19 +156,32 @@ impl HParams {
             Some(_) => f.get_f32(&key(a, "rope.freq_base"))? as f64,
             None => 10_000.0,
         };
-        let rope_freq_scale = match f.get(&key(a, "rope.scaling.type")).map(|_| f.get_string_lossy(&key(a, "rope.scaling.type"))) {
+        let rope_freq_scale = match f
+            .get(&key(a, "rope.scaling.type"))
+            .map(|_| f.get_string_lossy(&key(a, "rope.scaling.type")))
+        {
             Some(t) => match t?.as_ref() {
                 "none" => 1.0,
                 "linear" => 1.0 / f.get_f32(&key(a, "rope.scaling.factor"))? as f64,
-                other => return Err(model_err(format!("rope scaling {other:?} is not supported (linear, none)"))),
+                other => {
+                    return Err(model_err(format!(
+                        "rope scaling {other:?} is not supported (linear, none)"
+                    )));
+                }
             },
             None => match f.get(&key(a, "rope.scale_linear")) {
                 Some(_) => 1.0 / f.get_f32(&key(a, "rope.scale_linear"))? as f64,
                 None => 1.0,
             },
         };
-        if !(rope_base.is_finite() && rope_base > 1.0 && rope_freq_scale.is_finite() && rope_freq_scale > 0.0) {
-            return Err(model_err(format!("rope base {rope_base} / scale {rope_freq_scale} out of range")));
+        if !(rope_base.is_finite()
+            && rope_base > 1.0
+            && rope_freq_scale.is_finite()
+            && rope_freq_scale > 0.0)
+        {
+            return Err(model_err(format!(
+                "rope base {rope_base} / scale {rope_freq_scale} out of range"
+            )));
         }
         let vocab_size = match opt_usize(f, &key(a, "vocab_size"))? {
             Some(v) => v,

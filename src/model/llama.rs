@@ -25,7 +25,10 @@ pub fn layers(m: &Model, g: &mut GraphBuilder<'_>, tokens: TensorId) -> TensorId
         let mut k = g.view(qkv, 0..n, q_dim..q_dim + kv_dim);
         let v = g.view(qkv, 0..n, q_dim + kv_dim..q_dim + 2 * kv_dim);
         if hp.arch == Arch::Qwen3 {
-            let (qn, kn) = (p(g, l.q_norm.expect("qwen3 has q_norm")), p(g, l.k_norm.expect("qwen3 has k_norm")));
+            let (qn, kn) = (
+                p(g, l.q_norm.expect("qwen3 has q_norm")),
+                p(g, l.k_norm.expect("qwen3 has k_norm")),
+            );
             q = g.rms_norm(q, qn, hp.rms_eps, None, &format!("blk.{il}.q_norm"));
             k = g.rms_norm(k, kn, hp.rms_eps, None, &format!("blk.{il}.k_norm"));
         }

@@ -18,7 +18,10 @@ pub use hparams::{Arch, HParams, SUPPORTED};
 
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
-use crate::graph::{ElemType, Graph, GraphBuilder, HostBytes, ParamDesc, ParamId, ParamInit, ParamTable, Shape, TensorId};
+use crate::graph::{
+    ElemType, Graph, GraphBuilder, HostBytes, ParamDesc, ParamId, ParamInit, ParamTable, Shape,
+    TensorId,
+};
 use weights::WeightLoader;
 
 /// Default context when the user gives none: the model's own, capped for memory.
@@ -99,16 +102,24 @@ impl Model {
             n => n,
         };
         if n_ctx > 1 << 20 {
-            return Err(Error::InvalidArgument(format!("context {n_ctx} is larger than kiln supports (2^20)")));
+            return Err(Error::InvalidArgument(format!(
+                "context {n_ctx} is larger than kiln supports (2^20)"
+            )));
         }
         if !matches!(opts.kv_type, ElemType::F16 | ElemType::F32) {
-            return Err(Error::InvalidArgument(format!("KV cache type {} (F16 or F32)", opts.kv_type)));
+            return Err(Error::InvalidArgument(format!(
+                "KV cache type {} (F16 or F32)",
+                opts.kv_type
+            )));
         }
-        let kv_bytes = [hp.n_layers, 2, hp.n_kv_heads, n_ctx, hp.head_dim, opts.kv_type.bytes(1).unwrap_or(4)]
-            .iter()
-            .try_fold(1usize, |acc, &v| acc.checked_mul(v))
-            .filter(|&b| b <= 1 << 40)
-            .ok_or_else(|| Error::OutOfMemory(format!("a KV cache for {n_ctx} tokens is absurdly large")))?;
+        let kv_bytes =
+            [hp.n_layers, 2, hp.n_kv_heads, n_ctx, hp.head_dim, opts.kv_type.bytes(1).unwrap_or(4)]
+                .iter()
+                .try_fold(1usize, |acc, &v| acc.checked_mul(v))
+                .filter(|&b| b <= 1 << 40)
+                .ok_or_else(|| {
+                    Error::OutOfMemory(format!("a KV cache for {n_ctx} tokens is absurdly large"))
+                })?;
         log::debug!("KV cache: {} MiB ({})", kv_bytes >> 20, opts.kv_type);
 
         let mut params = ParamTable::new();
@@ -116,7 +127,11 @@ impl Model {
         let (dim, vocab) = (hp.dim, hp.vocab_size);
         let tok_embd = w.matrix("token_embd.weight", vocab, dim, None)?;
         let output_norm = w.vector("output_norm.weight", dim, None)?;
-        let output = if w.has("output.weight") { w.matrix("output.weight", vocab, dim, None)? } else { tok_embd };
+        let output = if w.has("output.weight") {
+            w.matrix("output.weight", vocab, dim, None)?
+        } else {
+            tok_embd
+        };
 
         let tables = rope::tables(&hp, &w, n_ctx)?;
         let mut table_ids = Vec::new();
@@ -144,10 +159,20 @@ impl Model {
             };
             layer.k_cache = cache(&mut params, "k");
             layer.v_cache = cache(&mut params, "v");
-            layer.rope_table = table_ids[if hp.swa_layers[il] { 1.min(table_ids.len() - 1) } else { 0 }];
+            layer.rope_table =
+                table_ids[if hp.swa_layers[il] { 1.min(table_ids.len() - 1) } else { 0 }];
             layers.push(layer);
         }
-        Ok(Model { hp, params, tok_embd, output_norm, output, layers, n_ctx, kv_type: opts.kv_type })
+        Ok(Model {
+            hp,
+            params,
+            tok_embd,
+            output_norm,
+            output,
+            layers,
+            n_ctx,
+            kv_type: opts.kv_type,
+        })
     }
 
     /// The graph for `n_tokens` tokens at positions `pos .. pos + n_tokens` (pos is a runtime
@@ -164,7 +189,11 @@ impl Model {
         let logits = match outputs {
             Outputs::None => None,
             Outputs::Last | Outputs::All => {
-                let x = if outputs == Outputs::Last && n_tokens > 1 { g.view(x, n_tokens - 1..n_tokens, 0..self.hp.dim) } else { x };
+                let x = if outputs == Outputs::Last && n_tokens > 1 {
+                    g.view(x, n_tokens - 1..n_tokens, 0..self.hp.dim)
+                } else {
+                    x
+                };
                 let norm = g.param(self.output_norm);
                 let h = g.rms_norm(x, norm, self.hp.rms_eps, None, "result_norm");
                 let head = g.param(self.output);
@@ -192,7 +221,11 @@ fn load_layer(hp: &HParams, w: &mut WeightLoader<'_>, il: usize) -> Result<Layer
         b.extend(w.f32_values(&format!("blk.{il}.attn_k.bias"))?);
         b.extend(w.f32_values(&format!("blk.{il}.attn_v.bias"))?);
         if b.len() != q + 2 * kv {
-            return Err(Error::Model(format!("layer {il}: Q/K/V biases have {} values, expected {}", b.len(), q + 2 * kv)));
+            return Err(Error::Model(format!(
+                "layer {il}: Q/K/V biases have {} values, expected {}",
+                b.len(),
+                q + 2 * kv
+            )));
         }
         Some(w.params.push(ParamDesc {
             name: format!("blk.{il}.attn_qkv.bias"),
@@ -215,7 +248,11 @@ fn load_layer(hp: &HParams, w: &mut WeightLoader<'_>, il: usize) -> Result<Layer
         qkv_bias,
         q_norm: if qk_norm { Some(w.vector(&n("attn_q_norm"), hd, l)?) } else { None },
         k_norm: if qk_norm { Some(w.vector(&n("attn_k_norm"), hd, l)?) } else { None },
-        post_attn_norm: if gemma { Some(w.vector(&n("post_attention_norm"), dim, l)?) } else { None },
+        post_attn_norm: if gemma {
+            Some(w.vector(&n("post_attention_norm"), dim, l)?)
+        } else {
+            None
+        },
         ffn_norm: w.vector(&n("ffn_norm"), dim, l)?,
         gate: w.matrix(&n("ffn_gate"), ff, dim, l)?,
         up: w.matrix(&n("ffn_up"), ff, dim, l)?,

@@ -29,13 +29,17 @@ pub fn tables(hp: &HParams, w: &WeightLoader<'_>, n_ctx: usize) -> Result<Vec<Ve
     let factors = if w.has("rope_freqs.weight") {
         let f = w.f32_values("rope_freqs.weight")?;
         if f.len() != hp.n_rot / 2 || f.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-            return Err(Error::Model(format!("rope_freqs.weight must hold {} positive factors", hp.n_rot / 2)));
+            return Err(Error::Model(format!(
+                "rope_freqs.weight must hold {} positive factors",
+                hp.n_rot / 2
+            )));
         }
         Some(f)
     } else {
         None
     };
-    let mut out = vec![table(n_ctx, hp.n_rot, hp.rope_base, hp.rope_freq_scale, factors.as_deref())];
+    let mut out =
+        vec![table(n_ctx, hp.n_rot, hp.rope_base, hp.rope_freq_scale, factors.as_deref())];
     if hp.swa_layers.iter().any(|&s| s) && hp.rope_base_swa != hp.rope_base {
         out.push(table(n_ctx, hp.n_rot, hp.rope_base_swa, 1.0, None));
     }

@@ -15,7 +15,8 @@ pub struct WeightLoader<'a> {
 
 impl WeightLoader<'_> {
     fn add(&mut self, name: &str, shape: &[usize], layer: Option<u32>) -> Result<ParamId> {
-        let t = self.file.tensor(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")))?;
+        let t =
+            self.file.tensor(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")))?;
         // ggml order: ne[0] is the contiguous dimension, so shape (rows, cols) is ne = [cols, rows].
         let want: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
         let got: Vec<u64> = t.shape().to_vec();
@@ -27,7 +28,9 @@ impl WeightLoader<'_> {
             g
         };
         if trimmed != want {
-            return Err(Error::Model(format!("tensor {name} has shape {got:?} (ggml order), expected {want:?}")));
+            return Err(Error::Model(format!(
+                "tensor {name} has shape {got:?} (ggml order), expected {want:?}"
+            )));
         }
         let start = self.file.data_offset() + t.offset;
         let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = self.file.clone();
@@ -43,13 +46,20 @@ impl WeightLoader<'_> {
     }
 
     /// A weight matrix `(rows = out, cols = in)`.
-    pub fn matrix(&mut self, name: &str, rows: usize, cols: usize, layer: Option<u32>) -> Result<ParamId> {
+    pub fn matrix(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        layer: Option<u32>,
+    ) -> Result<ParamId> {
         self.add(name, &[rows, cols], layer)
     }
 
     /// An F32 vector (norm weights, biases).
     pub fn vector(&mut self, name: &str, len: usize, layer: Option<u32>) -> Result<ParamId> {
-        let t = self.file.tensor(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")))?;
+        let t =
+            self.file.tensor(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")))?;
         if t.dtype != crate::quant::DType::F32 {
             return Err(Error::Model(format!("tensor {name} is {}, expected F32", t.dtype)));
         }
@@ -62,10 +72,16 @@ impl WeightLoader<'_> {
 
     /// The raw f32 values of a vector tensor (e.g. biases to concatenate).
     pub fn f32_values(&self, name: &str) -> Result<Vec<f32>> {
-        let t = self.file.tensor(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")))?;
+        let t =
+            self.file.tensor(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")))?;
         if t.dtype != crate::quant::DType::F32 {
             return Err(Error::Model(format!("tensor {name} is {}, expected F32", t.dtype)));
         }
-        Ok(self.file.tensor_data(t).chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(self
+            .file
+            .tensor_data(t)
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
 }

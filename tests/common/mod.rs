@@ -125,7 +125,10 @@ pub fn model_path(name: &str) -> Option<std::path::PathBuf> {
         return Some(path);
     }
     if std::env::var("KILN_REQUIRE_MODELS").is_ok_and(|v| v == "1") {
-        panic!("KILN_REQUIRE_MODELS=1 but {} is missing (run tools/fetch-models.sh)", path.display());
+        panic!(
+            "KILN_REQUIRE_MODELS=1 but {} is missing (run tools/fetch-models.sh)",
+            path.display()
+        );
     }
     eprintln!("SKIP: {} not found (run tools/fetch-models.sh)", path.display());
     None
