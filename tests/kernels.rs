@@ -4,5 +4,7 @@ mod common;
 
 #[path = "kernels/elementwise.rs"]
 mod elementwise;
+#[path = "kernels/glu.rs"]
+mod glu;
 #[path = "kernels/norm.rs"]
 mod norm;

@@ -18,6 +18,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("common/grid.wgsl", include_str!("../../../shaders/common/grid.wgsl")),
     ("binary.wgsl", include_str!("../../../shaders/binary.wgsl")),
     ("rms_norm.wgsl", include_str!("../../../shaders/rms_norm.wgsl")),
+    ("common/glu_act.wgsl", include_str!("../../../shaders/common/glu_act.wgsl")),
+    ("glu.wgsl", include_str!("../../../shaders/glu.wgsl")),
+    ("glu_vec4.wgsl", include_str!("../../../shaders/glu_vec4.wgsl")),
 ];
 
 /// Source text of a file in [`FILES`].

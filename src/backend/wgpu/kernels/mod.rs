@@ -2,6 +2,7 @@
 //! in [`node_dispatches`] is exhaustive over `Op`, so a new op cannot be forgotten here.
 
 mod elementwise;
+mod glu;
 mod norm;
 
 use bytemuck::Pod;
@@ -38,14 +39,14 @@ pub fn supports(op: &Op) -> bool {
         | Op::Mul { .. }
         | Op::Scale { .. }
         | Op::Copy { .. }
-        | Op::RmsNorm { .. } => true,
+        | Op::RmsNorm { .. }
+        | Op::Glu { .. } => true,
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
         | Op::Rope { .. }
         | Op::KvWrite { .. }
         | Op::Attention { .. }
-        | Op::Glu { .. }
         | Op::Softmax { .. }
         | Op::Argmax { .. } => false,
     }
@@ -61,13 +62,13 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
         Op::RmsNorm { x, weight, eps, residual } => {
             norm::rms_norm(k, node, *x, *weight, *eps, *residual)
         }
+        Op::Glu { gate, up, act } => glu::glu(k, node, *gate, *up, *act),
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
         | Op::Rope { .. }
         | Op::KvWrite { .. }
         | Op::Attention { .. }
-        | Op::Glu { .. }
         | Op::Softmax { .. }
         | Op::Argmax { .. } => {
             Err(Error::Device(format!("{} is not implemented on wgpu yet", node.op.name())))
@@ -81,5 +82,6 @@ pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constan
     let mut v = Vec::new();
     v.extend(elementwise::catalog());
     v.extend(norm::catalog());
+    v.extend(glu::catalog());
     v
 }
