@@ -8,3 +8,5 @@ mod elementwise;
 mod glu;
 #[path = "kernels/norm.rs"]
 mod norm;
+#[path = "kernels/softmax.rs"]
+mod softmax;

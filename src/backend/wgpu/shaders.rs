@@ -21,6 +21,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("common/glu_act.wgsl", include_str!("../../../shaders/common/glu_act.wgsl")),
     ("glu.wgsl", include_str!("../../../shaders/glu.wgsl")),
     ("glu_vec4.wgsl", include_str!("../../../shaders/glu_vec4.wgsl")),
+    ("softmax.wgsl", include_str!("../../../shaders/softmax.wgsl")),
 ];
 
 /// Source text of a file in [`FILES`].

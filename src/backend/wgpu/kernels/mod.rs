@@ -4,6 +4,7 @@
 mod elementwise;
 mod glu;
 mod norm;
+mod softmax;
 
 use bytemuck::Pod;
 
@@ -40,14 +41,14 @@ pub fn supports(op: &Op) -> bool {
         | Op::Scale { .. }
         | Op::Copy { .. }
         | Op::RmsNorm { .. }
-        | Op::Glu { .. } => true,
+        | Op::Glu { .. }
+        | Op::Softmax { .. } => true,
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
         | Op::Rope { .. }
         | Op::KvWrite { .. }
         | Op::Attention { .. }
-        | Op::Softmax { .. }
         | Op::Argmax { .. } => false,
     }
 }
@@ -63,13 +64,13 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
             norm::rms_norm(k, node, *x, *weight, *eps, *residual)
         }
         Op::Glu { gate, up, act } => glu::glu(k, node, *gate, *up, *act),
+        Op::Softmax { x } => softmax::softmax(k, node, *x),
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
         | Op::Rope { .. }
         | Op::KvWrite { .. }
         | Op::Attention { .. }
-        | Op::Softmax { .. }
         | Op::Argmax { .. } => {
             Err(Error::Device(format!("{} is not implemented on wgpu yet", node.op.name())))
         }
@@ -83,5 +84,6 @@ pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constan
     v.extend(elementwise::catalog());
     v.extend(norm::catalog());
     v.extend(glu::catalog());
+    v.extend(softmax::catalog());
     v
 }
