@@ -2,6 +2,8 @@
 
 mod common;
 
+#[path = "kernels/argmax.rs"]
+mod argmax;
 #[path = "kernels/elementwise.rs"]
 mod elementwise;
 #[path = "kernels/glu.rs"]

@@ -22,6 +22,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("glu.wgsl", include_str!("../../../shaders/glu.wgsl")),
     ("glu_vec4.wgsl", include_str!("../../../shaders/glu_vec4.wgsl")),
     ("softmax.wgsl", include_str!("../../../shaders/softmax.wgsl")),
+    ("argmax.wgsl", include_str!("../../../shaders/argmax.wgsl")),
 ];
 
 /// Source text of a file in [`FILES`].

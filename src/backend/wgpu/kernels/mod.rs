@@ -1,6 +1,7 @@
 //! Kernel families: each turns one graph node into the dispatches that compute it. The match
 //! in [`node_dispatches`] is exhaustive over `Op`, so a new op cannot be forgotten here.
 
+mod argmax;
 mod elementwise;
 mod glu;
 mod norm;
@@ -42,14 +43,14 @@ pub fn supports(op: &Op) -> bool {
         | Op::Copy { .. }
         | Op::RmsNorm { .. }
         | Op::Glu { .. }
-        | Op::Softmax { .. } => true,
+        | Op::Softmax { .. }
+        | Op::Argmax { .. } => true,
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
         | Op::Rope { .. }
         | Op::KvWrite { .. }
-        | Op::Attention { .. }
-        | Op::Argmax { .. } => false,
+        | Op::Attention { .. } => false,
     }
 }
 
@@ -65,13 +66,13 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
         }
         Op::Glu { gate, up, act } => glu::glu(k, node, *gate, *up, *act),
         Op::Softmax { x } => softmax::softmax(k, node, *x),
+        Op::Argmax { x } => argmax::argmax(k, node, *x),
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
         | Op::Rope { .. }
         | Op::KvWrite { .. }
-        | Op::Attention { .. }
-        | Op::Argmax { .. } => {
+        | Op::Attention { .. } => {
             Err(Error::Device(format!("{} is not implemented on wgpu yet", node.op.name())))
         }
     }
@@ -85,5 +86,6 @@ pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constan
     v.extend(norm::catalog());
     v.extend(glu::catalog());
     v.extend(softmax::catalog());
+    v.extend(argmax::catalog());
     v
 }
