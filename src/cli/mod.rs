@@ -5,6 +5,7 @@
 //! line on stderr and exits with code 1; a closed stdout (`kiln inspect x | head -1`) ends the
 //! command quietly; nothing here panics on user input.
 
+mod devices;
 mod inspect;
 
 use std::io::{self, Write};
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Show a GGUF file: header, metadata, hyperparameters, tensors and totals by type.
     Inspect(inspect::InspectArgs),
+    /// List the GPU adapters kiln can use, their limits and the capability tier kiln picks.
+    Devices(devices::DevicesArgs),
 }
 
 /// Parses the process arguments, runs the command, and turns its outcome into an exit code.
@@ -39,6 +42,7 @@ pub fn run() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Devices(args) => devices::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

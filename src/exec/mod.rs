@@ -10,6 +10,8 @@ mod device;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The adapters `--device N` counts, for `kiln devices` (the CLI reaches devices through here).
+pub use crate::backend::wgpu::{AdapterSummary, list_adapters};
 pub use device::{Device, DeviceChoice, open_backend};
 
 use crate::backend::{Backend, GraphHandle, HostData};
