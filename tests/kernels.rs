@@ -2,7 +2,11 @@
 
 mod common;
 
+#[path = "kernels/attention.rs"]
+mod attention;
 #[path = "kernels/elementwise.rs"]
 mod elementwise;
 #[path = "kernels/norm.rs"]
 mod norm;
+#[path = "kernels/rope.rs"]
+mod rope;
