@@ -18,6 +18,13 @@ pub const FILES: &[(&str, &str)] = &[
     ("common/grid.wgsl", include_str!("../../../shaders/common/grid.wgsl")),
     ("binary.wgsl", include_str!("../../../shaders/binary.wgsl")),
     ("rms_norm.wgsl", include_str!("../../../shaders/rms_norm.wgsl")),
+    ("common/rope_slot.wgsl", include_str!("../../../shaders/common/rope_slot.wgsl")),
+    ("rope.wgsl", include_str!("../../../shaders/rope.wgsl")),
+    ("rope_cache.wgsl", include_str!("../../../shaders/rope_cache.wgsl")),
+    ("kv_write.wgsl", include_str!("../../../shaders/kv_write.wgsl")),
+    ("common/attn_split.wgsl", include_str!("../../../shaders/common/attn_split.wgsl")),
+    ("attention.wgsl", include_str!("../../../shaders/attention.wgsl")),
+    ("attention_combine.wgsl", include_str!("../../../shaders/attention_combine.wgsl")),
 ];
 
 /// Source text of a file in [`FILES`].

@@ -10,7 +10,7 @@ use half::f16;
 use super::super::tensors::{Io, Out};
 use super::{attention, rope};
 use crate::error::{Error, Result};
-use crate::graph::{AttentionSpec, ElemType, RopeSpec, Step, TensorId};
+use crate::graph::{AttentionSpec, ElemType, Node, Op, Step, TensorId};
 
 /// A storage element of a KV cache.
 pub trait KvElem: Copy + Send + Sync {
@@ -77,24 +77,18 @@ fn cache_ref<'a>(io: &Io<'a>, t: TensorId) -> Result<(CacheRef<'a>, usize)> {
     Ok((view, desc.shape.dims()[1]))
 }
 
-/// `Op::Rope`: into the node's arena output, or into `cache` (the node's output aliases it).
-pub fn run_rope(
-    io: &Io<'_>,
-    out_t: TensorId,
-    x: TensorId,
-    table: TensorId,
-    spec: RopeSpec,
-    cache: Option<TensorId>,
-    step: Step,
-    out: Out<'_>,
-) -> Result<()> {
+/// `Op::Rope`: into the node's arena output, or into the cache its output aliases.
+pub fn run_rope(io: &Io<'_>, node: &Node, step: Step, out: Out<'_>) -> Result<()> {
+    let Op::Rope { x, table, spec, cache } = node.op else {
+        return Err(Error::Device(format!("run_rope called for {}", node.op.name())));
+    };
     let tab = io.param_of(table)?.1.f32s()?;
     let max_pos = io.graph.tensor(table).shape.dims()[0];
     let x = io.rows(x)?;
     if cache.is_none() {
         return rope::rope(x, tab, max_pos, spec, step.pos, out.arena()?);
     }
-    let desc = io.graph.tensor(out_t);
+    let desc = io.graph.tensor(node.out);
     let ctx = desc.shape.dims()[1];
     match cache_mut(out.param()?, desc.ty)? {
         CacheMut::F32(c) => rope::rope_into_cache(x, tab, max_pos, spec, step.pos, c, ctx),

@@ -89,9 +89,7 @@ fn dispatch(io: &Io<'_>, node: &Node, step: Step, out: Out<'_>) -> Result<()> {
             norm::rms_norm(io.rows(*x)?, w, *eps, r, out.arena()?);
             Ok(())
         }
-        Op::Rope { x, table, spec, cache } => {
-            kv::run_rope(io, node.out, *x, *table, *spec, *cache, step, out)
-        }
+        Op::Rope { .. } => kv::run_rope(io, node, step, out),
         Op::KvWrite { src, .. } => kv::run_kv_write(io, node.out, *src, step, out),
         Op::Attention { q, k, v, spec } => kv::run_attention(io, *q, *k, *v, *spec, step, out),
         Op::GetRows { .. }

@@ -1,8 +1,10 @@
 //! Kernel families: each turns one graph node into the dispatches that compute it. The match
 //! in [`node_dispatches`] is exhaustive over `Op`, so a new op cannot be forgotten here.
 
+mod attention;
 mod elementwise;
 mod norm;
+mod rope;
 
 use bytemuck::Pod;
 
@@ -38,13 +40,13 @@ pub fn supports(op: &Op) -> bool {
         | Op::Mul { .. }
         | Op::Scale { .. }
         | Op::Copy { .. }
-        | Op::RmsNorm { .. } => true,
+        | Op::RmsNorm { .. }
+        | Op::Rope { .. }
+        | Op::KvWrite { .. } => true,
+        Op::Attention { spec, .. } => attention::supports(spec),
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
-        | Op::Rope { .. }
-        | Op::KvWrite { .. }
-        | Op::Attention { .. }
         | Op::Glu { .. }
         | Op::Softmax { .. }
         | Op::Argmax { .. } => false,
@@ -61,12 +63,12 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
         Op::RmsNorm { x, weight, eps, residual } => {
             norm::rms_norm(k, node, *x, *weight, *eps, *residual)
         }
+        Op::Rope { x, table, spec, cache } => rope::rope(k, node, *x, *table, *spec, *cache),
+        Op::KvWrite { cache, src } => rope::kv_write(k, *cache, *src),
+        Op::Attention { q, k: kt, v, spec } => attention::attention(k, node, *q, *kt, *v, *spec),
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
-        | Op::Rope { .. }
-        | Op::KvWrite { .. }
-        | Op::Attention { .. }
         | Op::Glu { .. }
         | Op::Softmax { .. }
         | Op::Argmax { .. } => {
@@ -81,5 +83,7 @@ pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constan
     let mut v = Vec::new();
     v.extend(elementwise::catalog());
     v.extend(norm::catalog());
+    v.extend(rope::catalog());
+    v.extend(attention::catalog());
     v
 }
