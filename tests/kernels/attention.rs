@@ -9,7 +9,9 @@
 //! are compared against exactly the rounded values the kernel saw; slots at or beyond pos + n
 //! must still hold the harness's NaN poison, so a kernel reading them would output NaN.
 
-use kiln::graph::{AttentionSpec, ElemType, GraphBuilder, ParamTable, RopeSpec, Step};
+use kiln::graph::{
+    AttentionSpec, ElemType, GraphBuilder, ParamId, ParamTable, RopeSpec, Step, TensorId,
+};
 
 use crate::common::{self, Input, Setup, tol};
 use crate::rope::{cache_param, cache_types, decode_cache, table_param, written_rows};
@@ -57,8 +59,8 @@ fn write_kv(
     g: &mut GraphBuilder<'_>,
     c: &Case,
     n: usize,
-    ids: (kiln::graph::ParamId, kiln::graph::ParamId, kiln::graph::ParamId),
-) -> (kiln::graph::TensorId, kiln::graph::TensorId, kiln::graph::TensorId, kiln::graph::TensorId) {
+    ids: (ParamId, ParamId, ParamId),
+) -> (TensorId, TensorId, TensorId, TensorId) {
     let width = c.n_kv_heads * c.head_dim;
     let kt = g.input("k", &[n, width], ElemType::F32);
     let vt = g.input("v", &[n, width], ElemType::F32);
