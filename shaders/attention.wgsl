@@ -9,7 +9,7 @@
 // masked tiles (causal future, outside the window) are never loaded. Decode (a single row
 // tile) splits the key range (common/attn_split.wgsl): partial (m, l, O) go to scratch and
 // attention_combine.wgsl merges them. Keys at or beyond ctx are never read.
-// Shared memory at WG = 256: 4 KiB Q + 1 KiB scores + 4.5 KiB slice sums + 0.5 KiB row stats.
+// Shared memory at WG = 256: 4 KiB Q + 1 KiB scores + 5 KiB slice sums + 0.5 KiB row stats.
 // Reference: kernels-ref/src/attention.rs (attention). Rust: src/backend/wgpu/kernels/attention.rs.
 
 struct Params {

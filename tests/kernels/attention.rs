@@ -14,7 +14,13 @@ use kiln::graph::{
 };
 
 use crate::common::{self, Input, Setup, tol};
-use crate::rope::{cache_param, cache_types, decode_cache, table_param, written_rows};
+use crate::rope::{
+    BASE, FREQ_SCALE, cache_param, cache_types, decode_cache, table_param, written_rows,
+};
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
 
 #[derive(Clone, Copy)]
 struct Case {
@@ -29,6 +35,9 @@ struct Case {
     /// Integer q and k in [-range, range] (exact scores, huge logits) instead of uniform [-1, 1];
     /// K is then written without RoPE so it stays integral.
     int_range: Option<i32>,
+    /// Read q, k and v of the step as column views of one fused (n, q | k | v) input, as a
+    /// model does after its fused QKV projection.
+    fused: bool,
 }
 
 const SMOLLM2: Case = Case {
@@ -40,6 +49,7 @@ const SMOLLM2: Case = Case {
     window: None,
     softcap: None,
     int_range: None,
+    fused: false,
 };
 const GEMMA3: Case = Case { n_heads: 4, n_kv_heads: 1, head_dim: 256, ..SMOLLM2 };
 const MHA: Case = Case { n_heads: 2, n_kv_heads: 2, head_dim: 128, ..SMOLLM2 };
@@ -54,17 +64,14 @@ fn values(c: &Case, n: usize, seed: u64) -> Vec<f32> {
     }
 }
 
-/// Writes K (rope'd unless the case wants integral keys) and V rows of a step into the caches.
+/// Writes the step's K (rope'd unless the case wants integral keys) and V rows into the caches.
 fn write_kv(
     g: &mut GraphBuilder<'_>,
     c: &Case,
-    n: usize,
-    ids: (ParamId, ParamId, ParamId),
-) -> (TensorId, TensorId, TensorId, TensorId) {
-    let width = c.n_kv_heads * c.head_dim;
-    let kt = g.input("k", &[n, width], ElemType::F32);
-    let vt = g.input("v", &[n, width], ElemType::F32);
-    let (table, kc, vc) = (g.param(ids.0), g.param(ids.1), g.param(ids.2));
+    (kt, vt): (TensorId, TensorId),
+    (table, kc, vc): (ParamId, ParamId, ParamId),
+) -> (TensorId, TensorId) {
+    let (table, kc, vc) = (g.param(table), g.param(kc), g.param(vc));
     let kc = match c.int_range {
         Some(_) => g.kv_write(kc, kt),
         None => {
@@ -73,8 +80,7 @@ fn write_kv(
             g.rope_into_cache(kt, table, spec, kc)
         }
     };
-    let vc = g.kv_write(vc, vt);
-    (kt, vt, kc, vc)
+    (kc, g.kv_write(vc, vt))
 }
 
 fn check(what: &str, c: Case, seed: u64) {
@@ -97,6 +103,24 @@ fn check(what: &str, c: Case, seed: u64) {
         .collect();
     let k_new = values(&c, c.n * kvw, seed + 1);
     let v_new = common::uniform(c.n * kvw, -1.0, 1.0, seed + 2);
+    // Every key and value row the caches should hold, positions 0..kv_len.
+    let k_all: Vec<f64> =
+        fill_kv.iter().flat_map(|f| &f.0).chain(&k_new).map(|&x| x as f64).collect();
+    let v_all: Vec<f64> =
+        fill_kv.iter().flat_map(|f| &f.1).chain(&v_new).map(|&x| x as f64).collect();
+    let (k_want, k_scale) = match c.int_range {
+        Some(_) => (k_all.clone(), vec![0.0; k_all.len()]),
+        None => {
+            let positions: Vec<usize> = (0..kv_len).collect();
+            let (h, d) = (c.n_kv_heads, hd);
+            let r = kernels_ref::rope::rope(&k_all, h, d, &positions, d, BASE, FREQ_SCALE, true);
+            // |x0| + |x1| of each NEOX pair.
+            let s = (0..k_all.len())
+                .map(|i| k_all[i].abs() + k_all[i - i % d + (i % d + d / 2) % d].abs())
+                .collect();
+            (r, s)
+        }
+    };
     let spec = AttentionSpec {
         n_heads: c.n_heads as u32,
         n_kv_heads: c.n_kv_heads as u32,
@@ -118,20 +142,37 @@ fn check(what: &str, c: Case, seed: u64) {
                     continue;
                 }
                 let mut g = GraphBuilder::new(&params);
-                let (kt, vt, _, _) = write_kv(&mut g, &c, m, (table, kc, vc));
+                let kt = g.input("k", &[m, kvw], ElemType::F32);
+                let vt = g.input("v", &[m, kvw], ElemType::F32);
+                write_kv(&mut g, &c, (kt, vt), (table, kc, vc));
                 let inputs = vec![(kt, Input::F32(kf.clone())), (vt, Input::F32(vf.clone()))];
                 setup.push(Setup { graph: g.build(), step: Step { pos: start as u32 }, inputs });
             }
             let mut g = GraphBuilder::new(&params);
-            let qt = g.input("q", &[c.n, c.n_heads * hd], ElemType::F32);
-            let (kt, vt, kcache, vcache) = write_kv(&mut g, &c, c.n, (table, kc, vc));
+            let qw = c.n_heads * hd;
+            let (qt, kt, vt, inputs) = if c.fused {
+                let all = g.input("qkv", &[c.n, qw + 2 * kvw], ElemType::F32);
+                let (qt, kt) = (g.view(all, 0..c.n, 0..qw), g.view(all, 0..c.n, qw..qw + kvw));
+                let vt = g.view(all, 0..c.n, qw + kvw..qw + 2 * kvw);
+                let rows = (0..c.n).flat_map(|t| {
+                    let (qr, kr) = (&q[t * qw..][..qw], &k_new[t * kvw..][..kvw]);
+                    qr.iter().chain(kr).chain(&v_new[t * kvw..][..kvw]).copied()
+                });
+                (qt, kt, vt, vec![(all, Input::F32(rows.collect()))])
+            } else {
+                let qt = g.input("q", &[c.n, qw], ElemType::F32);
+                let kt = g.input("k", &[c.n, kvw], ElemType::F32);
+                let vt = g.input("v", &[c.n, kvw], ElemType::F32);
+                let inputs = vec![
+                    (qt, Input::F32(q.clone())),
+                    (kt, Input::F32(k_new.clone())),
+                    (vt, Input::F32(v_new.clone())),
+                ];
+                (qt, kt, vt, inputs)
+            };
+            let (kcache, vcache) = write_kv(&mut g, &c, (kt, vt), (table, kc, vc));
             let o = g.attention(qt, kcache, vcache, spec, "o");
             g.output(o);
-            let inputs = [
-                (qt, Input::F32(q.clone())),
-                (kt, Input::F32(k_new.clone())),
-                (vt, Input::F32(v_new.clone())),
-            ];
             let step = Step { pos: c.pos as u32 };
             let out =
                 common::run_after(&tb, &params, setup, g.build(), step, &inputs, &[o], &[kc, vc]);
@@ -141,6 +182,12 @@ fn check(what: &str, c: Case, seed: u64) {
                 common::to_f64(&written_rows(&label, &vals, &poison, dims, 0, kv_len))
             };
             let (k, v) = (cache(0), cache(1));
+            // The caches hold what the write ops were given (K rotated at its position).
+            let store = crate::rope::store_tol(&tb, ty);
+            let (t, bound) = tol::then_stored(tol::ROPE, store, &k_scale, &k_want);
+            common::assert_close(&format!("{label}: K cache"), &to_f32(&k), &k_want, &bound, t);
+            let (t, bound) = tol::then_stored(tol::EXACT, store, &v_all, &v_all);
+            common::assert_close(&format!("{label}: V cache"), &to_f32(&v), &v_all, &bound, t);
             let p = kernels_ref::attention::AttentionParams {
                 scale: spec.scale as f64,
                 sliding_window: c.window.map(|w| w as usize),
@@ -227,6 +274,13 @@ fn huge_exact_logits() {
     let c = Case { int_range: Some(16), ..SMOLLM2 };
     check("smollm2 decode huge logits", Case { pos: 299, ..c }, 1600);
     check("smollm2 prefill huge logits", Case { n: 33, pos: 5, ..c }, 1601);
+}
+
+#[test]
+fn q_k_v_as_views_of_a_fused_projection() {
+    // Strided rows everywhere: rope into the cache, kv_write and attention read views.
+    check("smollm2 fused decode kv_len=300", Case { pos: 299, fused: true, ..SMOLLM2 }, 1800);
+    check("gemma3 fused prefill n=7 pos=9", Case { n: 7, pos: 9, fused: true, ..GEMMA3 }, 1801);
 }
 
 #[test]
