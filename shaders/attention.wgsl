@@ -54,19 +54,6 @@ var<workgroup> row_c: array<f32, MAX_ROWS>; // this tile's rescale factor per ro
 var<workgroup> osum: array<vec4<f32>, WG>;  // P·V partials of the key slices
 var<workgroup> lsum: array<f32, WG>;
 
-// tanh without overflow or cancellation: a series near 0, exp of a negative argument elsewhere
-// (WGSL's tanh is only specified through sinh/cosh).
-fn tanh_robust(x: f32) -> f32 {
-    let a = abs(x);
-    if a < 0.35 {
-        let x2 = x * x;
-        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0
-            + x2 * (62.0 / 2835.0 + x2 * (-1382.0 / 155925.0))))));
-    }
-    let e = exp(-2.0 * a);
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
-
 @compute @workgroup_size(WG)
 fn main(lane: Lane) {
     let lid = lane.lid;
@@ -152,11 +139,8 @@ fn main(lane: Lane) {
             row_m[lid] = m_new;
         }
         workgroupBarrier();
-        var pr = 0.0;
-        if s != SENTINEL {
-            pr = exp(s - row_m[r_s]);
-        }
-        sc[lid] = pr;
+        // Masked keys weigh exactly 0 (exp(−3e38 − m) would too, but not for a row still at −3e38).
+        sc[lid] = select(exp(s - row_m[min(r_s, MAX_ROWS - 1u)]), 0.0, s == SENTINEL);
         workgroupBarrier();
         if pv {
             let c = row_c[r_o];
@@ -191,24 +175,18 @@ fn main(lane: Lane) {
     }
     let h = kvh * p.group + r % p.group;
     if n_split == 1u {
-        var res = vec4<f32>(0.0);
-        if l > 0.0 {
-            res = o / l;
-        }
+        let res = select(vec4<f32>(0.0), o / l, l > 0.0);
         let b = p.o_off + (r / p.group) * p.n_kv_heads * p.group * p.head_dim + h * p.head_dim
             + c4 * 4u;
-        act[b] = res.x;
-        act[b + 1u] = res.y;
-        act[b + 2u] = res.z;
-        act[b + 3u] = res.w;
+        for (var i = 0u; i < 4u; i++) {
+            act[b + i] = res[i];
+        }
         return;
     }
     let pi = (kvh * p.max_splits + split) * p.rows + r_o;
-    let ob = pi * p.head_dim + c4 * 4u;
-    part[ob] = o.x;
-    part[ob + 1u] = o.y;
-    part[ob + 2u] = o.z;
-    part[ob + 3u] = o.w;
+    for (var i = 0u; i < 4u; i++) {
+        part[pi * p.head_dim + c4 * 4u + i] = o[i];
+    }
     if c4 == 0u {
         let mb = p.n_kv_heads * p.max_splits * p.rows * p.head_dim + 2u * pi;
         part[mb] = row_m[r_o];

@@ -23,6 +23,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("rope_cache.wgsl", include_str!("../../../shaders/rope_cache.wgsl")),
     ("kv_write.wgsl", include_str!("../../../shaders/kv_write.wgsl")),
     ("common/attn_split.wgsl", include_str!("../../../shaders/common/attn_split.wgsl")),
+    ("common/tanh.wgsl", include_str!("../../../shaders/common/tanh.wgsl")),
     ("attention.wgsl", include_str!("../../../shaders/attention.wgsl")),
     ("attention_combine.wgsl", include_str!("../../../shaders/attention_combine.wgsl")),
 ];

@@ -71,7 +71,12 @@ struct CombineParams {
 }
 
 fn attn_source() -> ShaderSource {
-    ShaderSource::new(&["common/step.wgsl", "common/attn_split.wgsl", "attention.wgsl"])
+    ShaderSource::new(&[
+        "common/step.wgsl",
+        "common/attn_split.wgsl",
+        "common/tanh.wgsl",
+        "attention.wgsl",
+    ])
 }
 
 fn combine_source() -> ShaderSource {

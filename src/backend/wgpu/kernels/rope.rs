@@ -2,7 +2,10 @@
 //! KV-cache writes (shaders/kv_write.wgsl): one dispatch each.
 //!
 //! Invariant: the cache's element type is the tier's `kv_t` (F16 in the f16 tiers, F32
-//! otherwise); any other cache type is refused when the graph is prepared.
+//! otherwise); any other cache type is refused when the graph is prepared. Out of range, the
+//! shaders never touch memory outside their tensors: a token without a table row (position ≥
+//! max_pos) is written as zeros, a token at a position ≥ ctx is not written to the cache at all
+//! (the CPU backend returns an error in both cases; callers check the context first).
 
 use bytemuck::{Pod, Zeroable};
 
