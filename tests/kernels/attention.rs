@@ -220,6 +220,12 @@ fn decode_smollm2_around_tile_and_split_sizes() {
 }
 
 #[test]
+fn decode_long_context_caps_the_split_count() {
+    // 10 241 keys = 41 blocks of 256: more than the 32-split cap, so splits take 2 blocks each.
+    check("smollm2 decode kv_len=10241", Case { pos: 10240, ..SMOLLM2 }, 1050);
+}
+
+#[test]
 fn decode_gemma3_with_and_without_window() {
     for (i, (kv_len, window)) in
         [(1usize, None), (65, None), (700, None), (700, Some(512))].into_iter().enumerate()
