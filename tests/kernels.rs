@@ -4,6 +4,8 @@ mod common;
 
 #[path = "kernels/argmax.rs"]
 mod argmax;
+#[path = "kernels/attention.rs"]
+mod attention;
 #[path = "kernels/elementwise.rs"]
 mod elementwise;
 #[path = "kernels/glu.rs"]
@@ -12,3 +14,5 @@ mod glu;
 mod norm;
 #[path = "kernels/softmax.rs"]
 mod softmax;
+#[path = "kernels/rope.rs"]
+mod rope;

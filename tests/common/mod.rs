@@ -155,6 +155,15 @@ pub enum Input {
     U32(Vec<u32>),
 }
 
+impl Input {
+    fn host(&self) -> HostData<'_> {
+        match self {
+            Input::F32(v) => HostData::F32(v),
+            Input::U32(v) => HostData::U32(v),
+        }
+    }
+}
+
 /// What a run produced: every requested output as f32 (U32 outputs converted exactly).
 pub struct RunOutput {
     pub outputs: Vec<Vec<f32>>,
@@ -167,6 +176,30 @@ pub struct RunOutput {
 pub fn run(
     tb: &TestBackend,
     params: &ParamTable,
+    graph: Graph,
+    step: Step,
+    inputs: &[(TensorId, Input)],
+    read: &[TensorId],
+    read_params: &[kiln::graph::ParamId],
+) -> RunOutput {
+    run_after(tb, params, Vec::new(), graph, step, inputs, read, read_params)
+}
+
+/// An execution that prepares state for a later one (e.g. fills a KV cache at earlier steps).
+pub struct Setup {
+    pub graph: Graph,
+    pub step: Step,
+    pub inputs: Vec<(TensorId, Input)>,
+}
+
+/// [`run`], after executing each `setup` graph once, in order, on the same persistent tensors
+/// (loaded poisoned once, before the first setup), so state written by earlier steps is what
+/// `graph` sees.
+#[allow(clippy::too_many_arguments)]
+pub fn run_after(
+    tb: &TestBackend,
+    params: &ParamTable,
+    setup: Vec<Setup>,
     mut graph: Graph,
     step: Step,
     inputs: &[(TensorId, Input)],
@@ -185,21 +218,19 @@ pub fn run(
     b.set_poison(true);
     let ids: Vec<_> = params.iter().map(|(id, _)| id).collect();
     b.load_params(params, &ids).unwrap_or_else(|e| panic!("{}: load: {e}", tb.name));
+    for s in setup {
+        let g = Arc::new(s.graph);
+        let p = Arc::new(Plan::new(&g));
+        let h = b.prepare(g, p).unwrap_or_else(|e| panic!("{}: prepare setup: {e}", tb.name));
+        let host: Vec<(TensorId, HostData)> =
+            s.inputs.iter().map(|(t, d)| (*t, d.host())).collect();
+        b.execute(h, s.step, &host).unwrap_or_else(|e| panic!("{}: execute setup: {e}", tb.name));
+        b.release(h);
+    }
     let h = b
         .prepare(graph.clone(), plan.clone())
         .unwrap_or_else(|e| panic!("{}: prepare: {e}", tb.name));
-    let host: Vec<(TensorId, HostData)> = inputs
-        .iter()
-        .map(|(t, d)| {
-            (
-                *t,
-                match d {
-                    Input::F32(v) => HostData::F32(v),
-                    Input::U32(v) => HostData::U32(v),
-                },
-            )
-        })
-        .collect();
+    let host: Vec<(TensorId, HostData)> = inputs.iter().map(|(t, d)| (*t, d.host())).collect();
     b.execute(h, step, &host).unwrap_or_else(|e| panic!("{}: execute: {e}", tb.name));
     let mut outputs = Vec::new();
     for &t in read {

@@ -39,3 +39,20 @@ pub const ATTENTION_F32: Tol = Tol { atol: 0.0, rtol: 1e-5, nmse: 1e-9 };
 
 /// Attention with f16 KV, against a reference built from f16-rounded K and V.
 pub const ATTENTION_F16: Tol = Tol { atol: 0.0, rtol: 1e-5, nmse: 1e-9 };
+
+/// Storing an f32 result in an f16 KV cache, on top of the kernel's own error, on wgpu: WGSL lets
+/// the f32 → f16 conversion pick either neighbour, so one f16 ulp: 2^-10 relative to |r| for
+/// normal values, 2^-24 absolute in the subnormal range. NMSE: (2^-10)² ≈ 9.5e-7.
+pub const KV_F16_STORE_GPU: Tol = Tol { atol: 1.0 / 16_777_216.0, rtol: 1.0 / 1024.0, nmse: 1e-6 };
+
+/// The same on the CPU, which rounds to nearest even (the half crate): half an ulp. NMSE: a
+/// uniform error of ±½ ulp ≤ 2^-11·|r| has mean square ≤ (2^-10)²/12 ≈ 8e-8.
+pub const KV_F16_STORE_CPU: Tol = Tol { atol: 1.0 / 33_554_432.0, rtol: 1.0 / 2048.0, nmse: 1e-7 };
+
+/// A kernel's bound (`kernel`, against per-element `scale`) followed by a store into an f16
+/// cache (`store`, relative to |r|), as one `Tol` (rtol 1) and the summed per-element bounds.
+pub fn then_stored(kernel: Tol, store: Tol, scale: &[f64], want: &[f64]) -> (Tol, Vec<f64>) {
+    let bound = scale.iter().zip(want).map(|(s, r)| kernel.rtol * s + store.rtol * r.abs());
+    let tol = Tol { atol: kernel.atol + store.atol, rtol: 1.0, nmse: kernel.nmse + store.nmse };
+    (tol, bound.collect())
+}

@@ -23,6 +23,14 @@ pub const FILES: &[(&str, &str)] = &[
     ("glu_vec4.wgsl", include_str!("../../../shaders/glu_vec4.wgsl")),
     ("softmax.wgsl", include_str!("../../../shaders/softmax.wgsl")),
     ("argmax.wgsl", include_str!("../../../shaders/argmax.wgsl")),
+    ("common/rope_slot.wgsl", include_str!("../../../shaders/common/rope_slot.wgsl")),
+    ("rope.wgsl", include_str!("../../../shaders/rope.wgsl")),
+    ("rope_cache.wgsl", include_str!("../../../shaders/rope_cache.wgsl")),
+    ("kv_write.wgsl", include_str!("../../../shaders/kv_write.wgsl")),
+    ("common/attn_split.wgsl", include_str!("../../../shaders/common/attn_split.wgsl")),
+    ("common/tanh.wgsl", include_str!("../../../shaders/common/tanh.wgsl")),
+    ("attention.wgsl", include_str!("../../../shaders/attention.wgsl")),
+    ("attention_combine.wgsl", include_str!("../../../shaders/attention_combine.wgsl")),
 ];
 
 /// Source text of a file in [`FILES`].

@@ -1,7 +1,10 @@
 //! CPU kernels, one file per family, and [`run`]: the exhaustive `match` over `Op`.
 
+mod attention;
 mod elementwise;
+mod kv;
 mod norm;
+mod rope;
 
 use std::collections::HashMap;
 
@@ -16,13 +19,13 @@ pub fn supports(op: &Op) -> bool {
         | Op::Mul { .. }
         | Op::Scale { .. }
         | Op::Copy { .. }
-        | Op::RmsNorm { .. } => true,
+        | Op::RmsNorm { .. }
+        | Op::Rope { .. }
+        | Op::KvWrite { .. }
+        | Op::Attention { .. } => true,
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
-        | Op::Rope { .. }
-        | Op::KvWrite { .. }
-        | Op::Attention { .. }
         | Op::Glu { .. }
         | Op::Softmax { .. }
         | Op::Argmax { .. } => false,
@@ -61,7 +64,6 @@ pub fn run(
 }
 
 fn dispatch(io: &Io<'_>, node: &Node, step: Step, out: Out<'_>) -> Result<()> {
-    let _ = step;
     match &node.op {
         Op::Add { a, b } => elementwise::binary(
             io.rows(*a)?,
@@ -87,12 +89,12 @@ fn dispatch(io: &Io<'_>, node: &Node, step: Step, out: Out<'_>) -> Result<()> {
             norm::rms_norm(io.rows(*x)?, w, *eps, r, out.arena()?);
             Ok(())
         }
+        Op::Rope { .. } => kv::run_rope(io, node, step, out),
+        Op::KvWrite { src, .. } => kv::run_kv_write(io, node.out, *src, step, out),
+        Op::Attention { q, k, v, spec } => kv::run_attention(io, *q, *k, *v, *spec, step, out),
         Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
-        | Op::Rope { .. }
-        | Op::KvWrite { .. }
-        | Op::Attention { .. }
         | Op::Glu { .. }
         | Op::Softmax { .. }
         | Op::Argmax { .. } => {

@@ -2,9 +2,11 @@
 //! in [`node_dispatches`] is exhaustive over `Op`, so a new op cannot be forgotten here.
 
 mod argmax;
+mod attention;
 mod elementwise;
 mod glu;
 mod norm;
+mod rope;
 mod softmax;
 
 use bytemuck::Pod;
@@ -44,13 +46,11 @@ pub fn supports(op: &Op) -> bool {
         | Op::RmsNorm { .. }
         | Op::Glu { .. }
         | Op::Softmax { .. }
-        | Op::Argmax { .. } => true,
-        Op::GetRows { .. }
-        | Op::MatMul { .. }
-        | Op::MatMulGlu { .. }
+        | Op::Argmax { .. }
         | Op::Rope { .. }
-        | Op::KvWrite { .. }
-        | Op::Attention { .. } => false,
+        | Op::KvWrite { .. } => true,
+        Op::Attention { spec, .. } => attention::supports(spec),
+        Op::GetRows { .. } | Op::MatMul { .. } | Op::MatMulGlu { .. } => false,
     }
 }
 
@@ -67,12 +67,10 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
         Op::Glu { gate, up, act } => glu::glu(k, node, *gate, *up, *act),
         Op::Softmax { x } => softmax::softmax(k, node, *x),
         Op::Argmax { x } => argmax::argmax(k, node, *x),
-        Op::GetRows { .. }
-        | Op::MatMul { .. }
-        | Op::MatMulGlu { .. }
-        | Op::Rope { .. }
-        | Op::KvWrite { .. }
-        | Op::Attention { .. } => {
+        Op::Rope { x, table, spec, cache } => rope::rope(k, node, *x, *table, *spec, *cache),
+        Op::KvWrite { cache, src } => rope::kv_write(k, *cache, *src),
+        Op::Attention { q, k: kt, v, spec } => attention::attention(k, node, *q, *kt, *v, *spec),
+        Op::GetRows { .. } | Op::MatMul { .. } | Op::MatMulGlu { .. } => {
             Err(Error::Device(format!("{} is not implemented on wgpu yet", node.op.name())))
         }
     }
@@ -87,5 +85,7 @@ pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constan
     v.extend(glu::catalog());
     v.extend(softmax::catalog());
     v.extend(argmax::catalog());
+    v.extend(rope::catalog());
+    v.extend(attention::catalog());
     v
 }
