@@ -5,13 +5,17 @@
 //! [`order`] is a total order: larger logit first, then lower token id. Ties therefore resolve
 //! the same way in every stage and in greedy decoding.
 //!
-//! Cost with `V` candidates (262 144 for Gemma 3): top-k is a partial selection, O(V) then
-//! O(k log k) to sort the k survivors — never a full sort. Top-p needs the sum over all V
-//! (O(V)), then sorts only a prefix: the 256 most likely tokens first (O(V) selection), and the
-//! rest only if those 256 hold less than `p` of the mass (then O(V log V), as in llama.cpp's
-//! adaptive top-p). Min-p and the draw are O(V).
+//! Cost with `V` candidates (262 144 for Gemma 3): top-k is one pass over the logits keeping
+//! the k best in a binary heap, O(V) comparisons plus O(log k) per token that enters the heap
+//! (about k·ln(V/k) of them in random order), then O(k log k) to sort — never a full sort, and
+//! the V-entry buffer is only filled when top-k is off. Top-p needs the sum over all V
+//! (O(V)), then sorts only a prefix: the 256 most likely tokens first (O(V) selection), and
+//! while that prefix holds less than `p` of the mass, the next stretch 8 times longer (O(V) per
+//! step, at most five steps for 262 144 tokens; O(m log m) to sort the m kept). llama.cpp's
+//! adaptive top-p sorts everything after the first 256 instead. Min-p and the draw are O(V).
 
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 /// A token still in the running and its (possibly penalised or scaled) logit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +38,57 @@ pub(super) fn order(a: &Candidate, b: &Candidate) -> Ordering {
     }
 }
 
+// The stages' total order as `Ord`, so a heap can rank candidates. Sound because no logit
+// in a buffer is NaN (module invariant): `order` is then a total order consistent with `==`.
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        order(self, other)
+    }
+}
+
+/// Fills `buf` with every token whose logit is above −inf, in id order.
+pub(super) fn fill_all(buf: &mut Vec<Candidate>, logits: &[f32]) {
+    buf.clear();
+    // Token ids fit in u32 (the sampler checks the vocabulary size), so the cast is exact.
+    buf.extend(
+        logits
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l > f32::NEG_INFINITY)
+            .map(|(id, &logit)| Candidate { id: id as u32, logit }),
+    );
+}
+
+/// Fills `buf` with the `k` (> 0) best tokens above −inf, sorted by [`order`], in one pass.
+/// Reuses `buf`'s allocation: the heap is built in it and turned back into it.
+pub(super) fn fill_top_k(buf: &mut Vec<Candidate>, logits: &[f32], k: usize) {
+    buf.clear();
+    // Max-heap under `order`: the root is the worst candidate kept so far.
+    let mut heap = BinaryHeap::from(std::mem::take(buf));
+    for (id, &logit) in logits.iter().enumerate() {
+        if logit == f32::NEG_INFINITY {
+            continue;
+        }
+        let c = Candidate { id: id as u32, logit };
+        if heap.len() < k {
+            heap.push(c);
+        } else if let Some(mut worst) = heap.peek_mut()
+            && c < *worst
+        {
+            *worst = c;
+        }
+    }
+    *buf = heap.into_sorted_vec();
+}
+
 /// Candidates plus whether they are already sorted by [`order`].
 pub(super) struct Stages<'a> {
     pub cands: &'a mut Vec<Candidate>,
@@ -41,17 +96,6 @@ pub(super) struct Stages<'a> {
 }
 
 impl Stages<'_> {
-    /// Keeps the `k` most likely candidates, sorted; `k == 0` or `k >= len` changes nothing.
-    pub fn top_k(&mut self, k: usize) {
-        if k == 0 || k >= self.cands.len() {
-            return;
-        }
-        self.cands.select_nth_unstable_by(k - 1, order);
-        self.cands.truncate(k);
-        self.cands.sort_unstable_by(order);
-        self.sorted = true;
-    }
-
     /// Keeps the smallest most-likely prefix whose softmax mass reaches `p` (the token that
     /// crosses `p` is kept). `p >= 1` changes nothing.
     pub fn top_p(&mut self, p: f32) {
@@ -76,10 +120,16 @@ impl Stages<'_> {
         let mut keep = n;
         for i in 0..n {
             if i == sorted_len {
-                // Everything after the selected prefix ranks below it, so sorting the tail
-                // sorts the whole buffer.
-                self.cands[sorted_len..].sort_unstable_by(order);
-                sorted_len = n;
+                // The prefix held less than p: sort the next, 8 times longer, stretch. Everything
+                // after the prefix ranks below it, so selecting within the tail keeps the
+                // buffer sorted up to the new length.
+                let grown = (sorted_len * 8).min(n);
+                let tail = &mut self.cands[sorted_len..];
+                if grown < n {
+                    tail.select_nth_unstable_by(grown - sorted_len - 1, order);
+                }
+                tail[..grown - sorted_len].sort_unstable_by(order);
+                sorted_len = grown;
             }
             cum += weight(self.cands[i].logit, max);
             if cum >= target {
@@ -142,7 +192,8 @@ impl Stages<'_> {
     }
 }
 
-/// Unnormalised softmax weight, in f64 so sums over 262 144 tokens lose nothing.
+/// Unnormalised softmax weight: `exp` in f32 as llama.cpp computes it, summed by the callers
+/// in f64 so sums over 262 144 tokens lose nothing.
 fn weight(logit: f32, max: f32) -> f64 {
-    (f64::from(logit) - f64::from(max)).exp()
+    f64::from((logit - max).exp())
 }

@@ -108,37 +108,33 @@ impl Sampler {
             return argmax(logits).ok_or_else(all_banned);
         }
 
-        // Token ids fit in u32 (checked above), so the casts below are exact.
-        self.candidates.clear();
-        self.candidates.extend(
-            logits
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| **l > f32::NEG_INFINITY)
-                .map(|(id, &logit)| Candidate { id: id as u32, logit }),
-        );
-        let mut stages = Stages { cands: &mut self.candidates, sorted: false };
-        stages.top_k(usize::try_from(self.params.top_k).unwrap_or(0));
-        stages.top_p(self.params.top_p);
-        stages.min_p(self.params.min_p);
-        stages.temperature(self.params.temperature);
         let u = unit_f64(self.rng.next_u64());
+        let temperature = self.params.temperature;
+        let mut stages = self.select(logits);
+        stages.temperature(temperature);
         stages.draw(u).ok_or_else(all_banned)
     }
 
-    /// The candidates left after top-k, top-p and min-p (before temperature), most likely
-    /// first when any stage sorted them. For tests of the stages.
-    #[cfg(test)]
-    fn filtered(&mut self, logits: &[f32]) -> Vec<Candidate> {
-        self.candidates.clear();
-        self.candidates.extend(
-            logits.iter().enumerate().map(|(id, &logit)| Candidate { id: id as u32, logit }),
-        );
-        let mut stages = Stages { cands: &mut self.candidates, sorted: false };
-        stages.top_k(usize::try_from(self.params.top_k).unwrap_or(0));
+    /// Runs top-k, top-p and min-p: the candidates left (before temperature), sorted most
+    /// likely first when any of these stages sorted them.
+    fn select(&mut self, logits: &[f32]) -> Stages<'_> {
+        let k = usize::try_from(self.params.top_k).unwrap_or(0);
+        let sorted = k > 0 && k < logits.len();
+        if sorted {
+            candidates::fill_top_k(&mut self.candidates, logits, k);
+        } else {
+            candidates::fill_all(&mut self.candidates, logits);
+        }
+        let mut stages = Stages { cands: &mut self.candidates, sorted };
         stages.top_p(self.params.top_p);
         stages.min_p(self.params.min_p);
-        self.candidates.clone()
+        stages
+    }
+
+    /// [`select`](Self::select) for tests of the stages.
+    #[cfg(test)]
+    fn filtered(&mut self, logits: &[f32]) -> Vec<Candidate> {
+        self.select(logits).cands.clone()
     }
 }
 
