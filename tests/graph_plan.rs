@@ -87,7 +87,8 @@ fn live_tensors_never_share_arena_bytes() {
                     root = of;
                 }
                 if let Some((first, last)) = plan.lifetimes[root.index()] {
-                    assert!(first <= k + 1 && k + 1 <= last, "seed {seed}: read outside lifetime");
+                    let time = k + 1; // node k of the order runs at time k + 1
+                    assert!(first <= time && time <= last, "seed {seed}: read outside lifetime");
                 }
             }
         }

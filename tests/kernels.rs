@@ -12,7 +12,7 @@ mod elementwise;
 mod glu;
 #[path = "kernels/norm.rs"]
 mod norm;
-#[path = "kernels/softmax.rs"]
-mod softmax;
 #[path = "kernels/rope.rs"]
 mod rope;
+#[path = "kernels/softmax.rs"]
+mod softmax;

@@ -73,7 +73,8 @@ pub fn gpu_backends() -> Vec<Arc<TestBackend>> {
 /// The wgpu backend (every tier) pretending one storage binding covers at most `bytes`, so
 /// weight matrices split into row chunks.
 pub fn gpu_backends_small_binding(bytes: u64) -> Vec<Arc<TestBackend>> {
-    static GPU: OnceLock<Mutex<Vec<(u64, Vec<Arc<TestBackend>>)>>> = OnceLock::new();
+    type ByLimit = Vec<(u64, Vec<Arc<TestBackend>>)>;
+    static GPU: OnceLock<Mutex<ByLimit>> = OnceLock::new();
     let cell = GPU.get_or_init(|| Mutex::new(Vec::new()));
     let mut g = cell.lock().unwrap();
     if let Some((_, v)) = g.iter().find(|(b, _)| *b == bytes) {

@@ -30,7 +30,7 @@ fn f16_fields(dt: DType) -> &'static [(usize, bool)] {
 pub fn random_blocks(dt: DType, n: usize, seed: u64) -> Vec<u8> {
     assert_eq!(n % dt.block_size(), 0, "{n} is not whole {dt} blocks");
     let mut r = rng(seed);
-    let mut scale = |r: &mut rand_chacha::ChaCha8Rng, signed: bool| -> f32 {
+    let scale = |r: &mut rand_chacha::ChaCha8Rng, signed: bool| -> f32 {
         let mag = 2f32.powf(r.random_range(-10.0..-4.0));
         if signed && r.random::<bool>() { -mag } else { mag }
     };
