@@ -2,7 +2,10 @@
 //! in [`node_dispatches`] is exhaustive over `Op`, so a new op cannot be forgotten here.
 
 mod elementwise;
+mod embed;
+mod matmul;
 mod norm;
+mod quant;
 
 use bytemuck::Pod;
 
@@ -38,11 +41,11 @@ pub fn supports(op: &Op) -> bool {
         | Op::Mul { .. }
         | Op::Scale { .. }
         | Op::Copy { .. }
-        | Op::RmsNorm { .. } => true,
-        Op::GetRows { .. }
+        | Op::RmsNorm { .. }
+        | Op::GetRows { .. }
         | Op::MatMul { .. }
-        | Op::MatMulGlu { .. }
-        | Op::Rope { .. }
+        | Op::MatMulGlu { .. } => true,
+        Op::Rope { .. }
         | Op::KvWrite { .. }
         | Op::Attention { .. }
         | Op::Glu { .. }
@@ -61,10 +64,12 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
         Op::RmsNorm { x, weight, eps, residual } => {
             norm::rms_norm(k, node, *x, *weight, *eps, *residual)
         }
-        Op::GetRows { .. }
-        | Op::MatMul { .. }
-        | Op::MatMulGlu { .. }
-        | Op::Rope { .. }
+        Op::GetRows { table, ids, scale } => embed::get_rows(k, node, *table, *ids, *scale),
+        Op::MatMul { weights, x, bias, residual } => {
+            matmul::matmul(k, node, weights, *x, *bias, *residual)
+        }
+        Op::MatMulGlu { gate, up, x, act } => matmul::matmul_glu(k, node, *gate, *up, *x, *act),
+        Op::Rope { .. }
         | Op::KvWrite { .. }
         | Op::Attention { .. }
         | Op::Glu { .. }
@@ -81,5 +86,7 @@ pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constan
     let mut v = Vec::new();
     v.extend(elementwise::catalog());
     v.extend(norm::catalog());
+    v.extend(matmul::catalog());
+    v.extend(embed::catalog());
     v
 }
