@@ -4,5 +4,11 @@ mod common;
 
 #[path = "kernels/elementwise.rs"]
 mod elementwise;
+#[path = "kernels/embed.rs"]
+mod embed;
+#[path = "kernels/matmul.rs"]
+mod matmul;
+#[path = "kernels/matmul_glu.rs"]
+mod matmul_glu;
 #[path = "kernels/norm.rs"]
 mod norm;
