@@ -2,7 +2,7 @@
 // [row_start, row_start + rows) (every chunk's dispatch sees all ids, so ids may stay on the
 // GPU). Ids past the table (≥ vocab) read nothing: the dispatch of the last chunk writes a row
 // of zeros for them. Dequantization is exact or rounds once (a·q + b, quant_bytes.wgsl), so
-// with scale = 1 the row equals ggml's f32 dequantization.
+// with scale = 1 the row equals ggml's f32 dequantization, bit for bit where there is no b.
 // Layout: one workgroup per token; invocations stride the row's runs of 16 weights.
 // Reference: kernels-ref embed::get_rows. Rust: src/backend/wgpu/kernels/embed.rs.
 
@@ -57,7 +57,12 @@ fn main(lane: Lane) {
         if inside {
             let run = dq_run(0u, local * p.row_bytes + (r / per_blk) * QB, r % per_blk, lim);
             for (var i = 0u; i < 4u; i++) {
-                v[i] = (run.a * run.q[i] + run.b) * p.scale;
+                // Without an offset, a·q alone keeps ggml's signed zeros (d < 0, q = 0 → −0).
+                var w = run.a * run.q[i];
+                if Q_MIN {
+                    w += run.b;
+                }
+                v[i] = w * p.scale;
             }
         }
         for (var e = 0u; e < min(lim, 16u); e++) {

@@ -4,6 +4,8 @@
 // of 16 weights, load x once per run and reuse it for the 4 rows; reduce_sum4 adds the lanes'
 // partial sums per token. With Q_MIN a run adds a·Σ q·x + b·Σ x (the K-quant min trick).
 // Each lane sums ⌈K/16/WG⌉ runs serially before the tree, far under tol::MATMUL's K/256.
+// WG = 64: small models' rows (K = 576: 36 runs) still keep most lanes busy, and at K = 4096 a
+// lane walks 4 runs; four rows per workgroup amortise the x loads (kernels-brief §2.1).
 // Reference: kernels-ref matvec::matmul over quant::dequantize. Rust: src/backend/wgpu/kernels/matmul.rs.
 
 override WG: u32 = 64u;

@@ -36,6 +36,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read> w2: array<u32>;        // word-padded
 @group(0) @binding(7) var<storage, read> bias: array<f32>;      // (Σ rows) when flags & 1
 
+// Word i of segment buf's weights. The branch is uniform per slot (and per workgroup outside
+// a fused GLU); it lets one module read several weights, which WGSL cannot pass to functions.
 fn wload(buf: u32, i: u32) -> u32 {
     switch buf {
         case 0u: {

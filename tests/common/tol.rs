@@ -9,7 +9,8 @@ pub struct Tol {
     pub nmse: f64,
 }
 
-/// Exact: dequantization of F32/F16/Q4_0/Q5_0/Q8_0/Q6_K, copies, argmax indices.
+/// Exact: dequantization of F32/F16/BF16/Q4_0/Q5_0/Q8_0/Q3_K/Q6_K (every product `d·sc·q` fits
+/// an f32 significand), copies, argmax indices.
 pub const EXACT: Tol = Tol { atol: 0.0, rtol: 0.0, nmse: 0.0 };
 
 /// One rounding of f32 (2u relative covers FMA contraction choosing the other neighbour):

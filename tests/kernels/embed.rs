@@ -44,6 +44,12 @@ fn every_weight_type_at_scale_one_and_scaled() {
             let tol1 = if exact(dt) { tol::EXACT } else { tol::ONE_ROUNDING };
             let what = format!("get_rows {dt} x{cols} on {}", tb.name);
             common::assert_close(&what, &out.outputs[0], &want, &common::abs(&want), tol1);
+            if exact(dt) {
+                // Bit for bit, signed zeros included (ggml gives −0 for q = 0 under d < 0).
+                for (j, (g, r)) in out.outputs[0].iter().zip(&want).enumerate() {
+                    assert_eq!(g.to_bits(), (*r as f32).to_bits(), "{what}[{j}]: {g} vs {r}");
+                }
+            }
             // Scaling adds one rounding: at most two in all, 2u < ONE_ROUNDING's 1.2e-7.
             let what = format!("get_rows {dt} x{cols} · {scale} on {}", tb.name);
             let s = common::abs(&want_scaled);

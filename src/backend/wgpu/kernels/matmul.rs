@@ -126,9 +126,11 @@ impl Io {
         epi: u32,
     ) -> Result<DispatchSpec> {
         let (file, wg) = kernel(self.n_tok);
+        let matvec = self.n_tok <= MATVEC_MAX_TOKENS;
+        // Row groups of four slots: four rows, or two gate and two up rows of a fused GLU.
         let groups = |rows: u32| if epi == EPI_GLU { rows.div_ceil(2) } else { rows.div_ceil(4) };
         let workgroups = |rows: u32| {
-            if file == "matvec.wgsl" {
+            if matvec {
                 groups(rows)
             } else {
                 groups(rows).div_ceil(TILE_GROUPS) * self.n_tok.div_ceil(TILE_TOKENS)

@@ -29,6 +29,15 @@ pub const WEIGHT_TYPES: [(DType, &str); 13] = [
     (DType::Q6_K, "common/quant_q6_k.wgsl"),
 ];
 
+/// The decoder snippet of `dt`, or an error naming the type the GPU cannot decode.
+fn snippet(dt: DType) -> Result<&'static str> {
+    WEIGHT_TYPES
+        .iter()
+        .find(|(t, _)| *t == dt)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| Error::Device(format!("the wgpu backend has no {dt} weight decoder")))
+}
+
 /// The files of a module decoding `dt` with `kernel` (a file under `shaders/`) and the
 /// snippets `extra` between the decoder and the kernel.
 pub fn module_files(
@@ -36,12 +45,7 @@ pub fn module_files(
     extra: &[&'static str],
     kernel: &'static str,
 ) -> Result<Vec<&'static str>> {
-    let snippet = WEIGHT_TYPES
-        .iter()
-        .find(|(t, _)| *t == dt)
-        .map(|(_, s)| *s)
-        .ok_or_else(|| Error::Device(format!("the wgpu backend has no {dt} weight decoder")))?;
-    let mut files = vec!["common/grid.wgsl", "common/quant_bytes.wgsl", snippet];
+    let mut files = vec!["common/grid.wgsl", "common/quant_bytes.wgsl", snippet(dt)?];
     files.extend_from_slice(extra);
     files.push(kernel);
     Ok(files)
@@ -66,7 +70,7 @@ impl KernelCtx<'_> {
         let ElemType::Float(dt) = desc.ty else {
             return Err(Error::Device(format!("weight {} has type {}", desc.name, desc.ty)));
         };
-        module_files(dt, &[], "matvec.wgsl")?; // a decoder exists
+        snippet(dt)?;
         let cols = desc.shape.cols();
         let row_bytes = dt
             .row_bytes(cols as u64)
