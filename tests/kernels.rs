@@ -10,6 +10,12 @@ mod attention;
 mod elementwise;
 #[path = "kernels/glu.rs"]
 mod glu;
+#[path = "kernels/embed.rs"]
+mod embed;
+#[path = "kernels/matmul.rs"]
+mod matmul;
+#[path = "kernels/matmul_glu.rs"]
+mod matmul_glu;
 #[path = "kernels/norm.rs"]
 mod norm;
 #[path = "kernels/rope.rs"]

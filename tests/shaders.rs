@@ -13,7 +13,8 @@ fn check(
     tier: Tier,
 ) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(text).map_err(|e| e.emit_to_string(text))?;
-    let mut caps = Capabilities::empty();
+    // The runtime refuses adapters without SHADER_F16_IN_F32 (unpack2x16float), in every tier.
+    let mut caps = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
     if tier.f16 {
         caps |= Capabilities::SHADER_FLOAT16;
     }

@@ -9,7 +9,8 @@ pub struct Tol {
     pub nmse: f64,
 }
 
-/// Exact: dequantization of F32/F16/Q4_0/Q5_0/Q8_0/Q6_K, copies, argmax indices.
+/// Exact: dequantization of F32/F16/BF16/Q4_0/Q5_0/Q8_0/Q3_K/Q6_K (every product `d·sc·q` fits
+/// an f32 significand), copies, argmax indices.
 pub const EXACT: Tol = Tol { atol: 0.0, rtol: 0.0, nmse: 0.0 };
 
 /// One rounding of f32 (2u relative covers FMA contraction choosing the other neighbour):
@@ -19,6 +20,12 @@ pub const ONE_ROUNDING: Tol = Tol { atol: 0.0, rtol: 1.2e-7, nmse: 1e-13 };
 /// Dot products in f32 with serial runs of at most K/WG terms plus a log2 tree, against
 /// Σ|w·x|: (K/256 + 8)·u ≈ 4e-6 at K = 16384.
 pub const MATMUL: Tol = Tol { atol: 0.0, rtol: 1e-5, nmse: 1e-9 };
+
+/// Fused matmul + GLU, `act(g)·u` with g and u from f32 dot products. The harness passes the
+/// scale `1.2·S_g·|u| + |act(g)|·S_u + |r|` (S = Σ|w·x| of each product): each product's
+/// MATMUL error carried through |act'| ≤ 1.13 (silu 1.10, gelu_tanh 1.13) or |act(g)|, plus
+/// the activation's own exp error, GLU's 1e-5·|r| and absolute floor.
+pub const MATMUL_GLU: Tol = Tol { atol: 1e-7, rtol: 1e-5, nmse: 1e-9 };
 
 /// RMSNorm: f32 sum of squares and inverseSqrt (2 ulp), relative to |r|, plus a tiny absolute
 /// floor for elements near zero.

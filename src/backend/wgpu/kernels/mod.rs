@@ -4,8 +4,11 @@
 mod argmax;
 mod attention;
 mod elementwise;
+mod embed;
 mod glu;
+mod matmul;
 mod norm;
+mod quant;
 mod rope;
 mod softmax;
 
@@ -44,13 +47,15 @@ pub fn supports(op: &Op) -> bool {
         | Op::Scale { .. }
         | Op::Copy { .. }
         | Op::RmsNorm { .. }
+        | Op::GetRows { .. }
+        | Op::MatMul { .. }
+        | Op::MatMulGlu { .. }
         | Op::Glu { .. }
         | Op::Softmax { .. }
         | Op::Argmax { .. }
         | Op::Rope { .. }
         | Op::KvWrite { .. } => true,
         Op::Attention { spec, .. } => attention::supports(spec),
-        Op::GetRows { .. } | Op::MatMul { .. } | Op::MatMulGlu { .. } => false,
     }
 }
 
@@ -70,9 +75,11 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
         Op::Rope { x, table, spec, cache } => rope::rope(k, node, *x, *table, *spec, *cache),
         Op::KvWrite { cache, src } => rope::kv_write(k, *cache, *src),
         Op::Attention { q, k: kt, v, spec } => attention::attention(k, node, *q, *kt, *v, *spec),
-        Op::GetRows { .. } | Op::MatMul { .. } | Op::MatMulGlu { .. } => {
-            Err(Error::Device(format!("{} is not implemented on wgpu yet", node.op.name())))
+        Op::GetRows { table, ids, scale } => embed::get_rows(k, node, *table, *ids, *scale),
+        Op::MatMul { weights, x, bias, residual } => {
+            matmul::matmul(k, node, weights, *x, *bias, *residual)
         }
+        Op::MatMulGlu { gate, up, x, act } => matmul::matmul_glu(k, node, *gate, *up, *x, *act),
     }
 }
 
@@ -87,5 +94,7 @@ pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constan
     v.extend(argmax::catalog());
     v.extend(rope::catalog());
     v.extend(attention::catalog());
+    v.extend(matmul::catalog());
+    v.extend(embed::catalog());
     v
 }
