@@ -218,6 +218,9 @@ pub fn run_after(
     let mut b = tb.inner.lock().unwrap_or_else(|e| e.into_inner());
     b.set_poison(true);
     let ids: Vec<_> = params.iter().map(|(id, _)| id).collect();
+    // A test that panicked mid-run may have left params with the same ids loaded: drop them, so
+    // this run never computes with another test's weights.
+    b.unload_params(&ids);
     b.load_params(params, &ids).unwrap_or_else(|e| panic!("{}: load: {e}", tb.name));
     for s in setup {
         let g = Arc::new(s.graph);
