@@ -22,6 +22,7 @@ struct Prepared {
     graph: Arc<Graph>,
     plan: Arc<Plan>,
     arena: Vec<f32>,
+    scratch: kernels::Scratch,
 }
 
 /// Runs graphs on the host CPU.
@@ -139,7 +140,7 @@ impl Backend for CpuBackend {
         arena.resize(n, 0.0);
         let h = GraphHandle(self.next);
         self.next += 1;
-        self.graphs.insert(h, Prepared { graph, plan, arena });
+        self.graphs.insert(h, Prepared { graph, plan, arena, scratch: Default::default() });
         Ok(h)
     }
 
@@ -178,10 +179,11 @@ impl Backend for CpuBackend {
         let (graph, plan) = (g.graph.clone(), g.plan.clone());
         let params = &mut self.params;
         let arena = &mut g.arena;
+        let scratch = &mut g.scratch;
         self.pool.install(|| -> Result<()> {
             for &ni in &plan.order {
                 let node = &graph.nodes[ni as usize];
-                kernels::run(&graph, &plan, node, step, arena, params).map_err(|e| {
+                kernels::run(&graph, &plan, node, step, arena, params, scratch).map_err(|e| {
                     Error::Device(format!(
                         "{} ({}): {e}",
                         node.op.name(),

@@ -1,10 +1,20 @@
 //! CPU kernels, one file per family, and [`run`]: the exhaustive `match` over `Op`.
 
+mod argmax;
 mod attention;
+mod dot;
 mod elementwise;
+mod get_rows;
+mod glu;
 mod kv;
+mod matmul;
 mod norm;
 mod rope;
+mod softmax;
+#[cfg(test)]
+mod testkit;
+
+pub use matmul::Scratch;
 
 use std::collections::HashMap;
 
@@ -22,13 +32,13 @@ pub fn supports(op: &Op) -> bool {
         | Op::RmsNorm { .. }
         | Op::Rope { .. }
         | Op::KvWrite { .. }
-        | Op::Attention { .. } => true,
-        Op::GetRows { .. }
+        | Op::Attention { .. }
+        | Op::GetRows { .. }
         | Op::MatMul { .. }
         | Op::MatMulGlu { .. }
         | Op::Glu { .. }
         | Op::Softmax { .. }
-        | Op::Argmax { .. } => false,
+        | Op::Argmax { .. } => true,
     }
 }
 
@@ -40,6 +50,7 @@ pub fn run(
     step: Step,
     arena: &mut [f32],
     params: &mut HashMap<ParamId, CpuParam>,
+    scratch: &mut Scratch,
 ) -> Result<()> {
     let loc = plan.location(node.out);
     match loc.buf {
@@ -48,7 +59,7 @@ pub fn run(
             let (lo, rest) = arena.split_at_mut(loc.offset);
             let (out, hi) = rest.split_at_mut(n);
             let io = Io::new(graph, plan, lo, hi, loc.offset + n, params);
-            dispatch(&io, node, step, Out::Arena(out))
+            dispatch(&io, node, step, Out::Arena(out), scratch)
         }
         Buf::Param(p) => {
             // State written in place: take it out of the map while the node runs.
@@ -56,14 +67,21 @@ pub fn run(
                 .remove(&p)
                 .ok_or_else(|| Error::Device(format!("state {} not loaded", p.0)))?;
             let io = Io::new(graph, plan, arena, &[], usize::MAX, params);
-            let r = state.bytes_mut().and_then(|b| dispatch(&io, node, step, Out::Param(b)));
+            let r =
+                state.bytes_mut().and_then(|b| dispatch(&io, node, step, Out::Param(b), scratch));
             params.insert(p, state);
             r
         }
     }
 }
 
-fn dispatch(io: &Io<'_>, node: &Node, step: Step, out: Out<'_>) -> Result<()> {
+fn dispatch(
+    io: &Io<'_>,
+    node: &Node,
+    step: Step,
+    out: Out<'_>,
+    scratch: &mut Scratch,
+) -> Result<()> {
     match &node.op {
         Op::Add { a, b } => elementwise::binary(
             io.rows(*a)?,
@@ -92,13 +110,26 @@ fn dispatch(io: &Io<'_>, node: &Node, step: Step, out: Out<'_>) -> Result<()> {
         Op::Rope { .. } => kv::run_rope(io, node, step, out),
         Op::KvWrite { src, .. } => kv::run_kv_write(io, node.out, *src, step, out),
         Op::Attention { q, k, v, spec } => kv::run_attention(io, *q, *k, *v, *spec, step, out),
-        Op::GetRows { .. }
-        | Op::MatMul { .. }
-        | Op::MatMulGlu { .. }
-        | Op::Glu { .. }
-        | Op::Softmax { .. }
-        | Op::Argmax { .. } => {
-            Err(Error::Device(format!("{} is not implemented on the CPU yet", node.op.name())))
+        Op::GetRows { table, ids, scale } => {
+            get_rows::get_rows(io, *table, *ids, *scale, out.arena()?)
+        }
+        Op::MatMul { weights, x, bias, residual } => {
+            matmul::matmul(io, weights, *x, *bias, *residual, scratch, out.arena()?)
+        }
+        Op::MatMulGlu { gate, up, x, act } => {
+            matmul::matmul_glu(io, *gate, *up, *x, *act, scratch, out.arena()?)
+        }
+        Op::Glu { gate, up, act } => {
+            glu::glu(io.rows(*gate)?, io.rows(*up)?, *act, out.arena()?);
+            Ok(())
+        }
+        Op::Softmax { x } => {
+            softmax::softmax(io.rows(*x)?, out.arena()?);
+            Ok(())
+        }
+        Op::Argmax { x } => {
+            argmax::argmax(io.rows(*x)?, out.arena()?);
+            Ok(())
         }
     }
 }

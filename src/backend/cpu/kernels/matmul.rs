@@ -1,0 +1,292 @@
+//! `MatMul` (one or more weights side by side, optional bias and residual) and `MatMulGlu`
+//! (gate and up projections with the GLU fused) for weights of every kiln type.
+//!
+//! Scheme (ggml-cpu.c `ggml_compute_forward_mul_mat`): x `(n, k)` is converted ONCE per op into
+//! the activation type each weight's dot product wants (dot/mod.rs), in the graph's
+//! [`Scratch`]; rayon then splits the weight rows into blocks of [`ROWS_PER_TASK`], and each
+//! block dots its rows with all n activation rows, so a weight row is read from memory once
+//! per op. Results land as `(rows, n)`: for n = 1 that is `out` itself; for n > 1 a scratch
+//! buffer that the epilogue transposes into `out` `(n, rows)`. Bias, then residual, are added
+//! in the epilogue (ggml adds them as separate ops in that order).
+//!
+//! May use: `quant`, `graph`, the CPU tensors. Invariant: weights are read in place from the
+//! parameter bytes (any alignment); once the scratch has grown to the graph's largest op,
+//! nothing is allocated per step.
+
+use rayon::prelude::*;
+
+use super::dot::{self, DotKernel};
+use super::glu::activate;
+use crate::backend::cpu::Rows;
+use crate::backend::cpu::tensors::Io;
+use crate::error::{Error, Result};
+use crate::graph::{ElemType, GluAct, TensorId};
+use crate::quant::{self, DType};
+
+/// Weight rows per rayon work item: small enough that a 64-row projection still feeds two
+/// cores, large enough to amortise the per-item bookkeeping (ggml uses blocks of 16 too).
+const ROWS_PER_TASK: usize = 16;
+
+/// Buffers a prepared graph lends its kernels, reused across steps: grown on first use, never
+/// shrunk, so steady-state steps allocate nothing.
+#[derive(Default)]
+pub struct Scratch {
+    /// x converted to the weights' activation types.
+    pub act: Vec<u8>,
+    /// Matmul results as `(rows, n)` before the transposing epilogue.
+    pub out: Vec<f32>,
+}
+
+/// The first `len` elements of `v`, growing it on first use.
+fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> Result<&mut [T]> {
+    if v.len() < len {
+        v.try_reserve_exact(len - v.len())
+            .map_err(|_| Error::OutOfMemory(format!("{len} elements of CPU matmul scratch")))?;
+        v.resize(len, T::default());
+    }
+    Ok(&mut v[..len])
+}
+
+/// Activation types that need a converted copy of x (F32 dots read x in place).
+const CONVERTED: [DType; 5] = [DType::F16, DType::BF16, DType::Q8_0, DType::Q8_1, DType::Q8_K];
+
+/// Where each activation type of one op lives in the scratch: `(offset, row bytes)`.
+#[derive(Default)]
+struct ActPlan {
+    regions: [Option<(usize, usize)>; CONVERTED.len()],
+    total: usize,
+}
+
+/// x in every activation type the op's weights want.
+struct Acts<'a> {
+    x: Rows<'a>,
+    buf: &'a [u8],
+    regions: [Option<(usize, usize)>; CONVERTED.len()],
+}
+
+impl ActPlan {
+    /// Reserves a region for `n` rows of `k` elements of `act`, once per type.
+    fn need(&mut self, act: DType, n: usize, k: usize) -> Result<()> {
+        let Some(slot) = CONVERTED.iter().position(|&c| c == act) else { return Ok(()) };
+        if self.regions[slot].is_none() {
+            let row_bytes = act.row_bytes(k as u64).and_then(|b| usize::try_from(b).ok());
+            let size = row_bytes.and_then(|rb| rb.checked_mul(n).map(|s| (rb, s)));
+            let (rb, size) = size.ok_or_else(|| {
+                Error::Device(format!("{k} columns are not whole {act} activation blocks"))
+            })?;
+            self.regions[slot] = Some((self.total, rb));
+            self.total += size;
+        }
+        Ok(())
+    }
+
+    /// Converts x into every reserved region, in parallel over rows.
+    fn convert<'a>(self, x: Rows<'a>, buf: &'a mut Vec<u8>) -> Result<Acts<'a>> {
+        let buf = grow(buf, self.total)?;
+        for (slot, region) in self.regions.iter().enumerate() {
+            let Some((off, rb)) = *region else { continue };
+            let dst = &mut buf[off..off + rb * x.rows];
+            // quantize_into is `quantize_row_q8_{0,1,k}_into` for the 8-bit types and ggml's
+            // rounding f32 → f16/bf16 conversion for the float ones.
+            dst.par_chunks_mut(rb.max(1))
+                .enumerate()
+                .try_for_each(|(t, d)| quant::quantize_into(CONVERTED[slot], x.row(t), d))?;
+        }
+        Ok(Acts { x, buf, regions: self.regions })
+    }
+}
+
+impl<'a> Acts<'a> {
+    /// Row `t` of x as `act` bytes.
+    fn row(&self, act: DType, t: usize) -> &'a [u8] {
+        match CONVERTED.iter().position(|&c| c == act) {
+            None => bytemuck::cast_slice(self.x.row(t)),
+            Some(slot) => {
+                let (off, rb) = self.regions[slot].expect("invariant: ActPlan::need saw this type");
+                &self.buf[off + t * rb..off + (t + 1) * rb]
+            }
+        }
+    }
+}
+
+/// A weight matrix `(rows, k)` read in place.
+struct Weight<'a> {
+    bytes: &'a [u8],
+    rows: usize,
+    row_bytes: usize,
+    kernel: DotKernel,
+}
+
+impl<'a> Weight<'a> {
+    fn new(io: &Io<'a>, t: TensorId, k: usize) -> Result<Weight<'a>> {
+        let desc = io.graph.tensor(t);
+        let ElemType::Float(dt) = desc.ty else {
+            return Err(Error::Device(format!("weight {} has type {}", desc.name, desc.ty)));
+        };
+        let kernel = dot::kernel(dt).ok_or_else(|| {
+            Error::Device(format!("no CPU dot product for {dt} weights ({})", desc.name))
+        })?;
+        let rows = desc.shape.rows();
+        let row_bytes = dt.row_bytes(k as u64).and_then(|b| usize::try_from(b).ok());
+        let bytes = io.param_of(t)?.1.bytes();
+        match row_bytes {
+            Some(rb) if desc.shape.cols() == k && rows.checked_mul(rb) == Some(bytes.len()) => {
+                Ok(Weight { bytes, rows, row_bytes: rb, kernel })
+            }
+            _ => Err(Error::Device(format!(
+                "weight {} ({dt}, {:?}, {} bytes) does not fit x with {k} columns",
+                desc.name,
+                desc.shape,
+                bytes.len()
+            ))),
+        }
+    }
+
+    fn row(&self, r: usize) -> &'a [u8] {
+        &self.bytes[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+
+    /// Row `r` times row `t` of x.
+    #[inline]
+    fn dot(&self, k: usize, w_row: &[u8], acts: &Acts<'_>, t: usize) -> f32 {
+        (self.kernel.dot)(k, w_row, acts.row(self.kernel.act, t))
+    }
+}
+
+/// Calls `f(r, ys)` with `ys = dst[r·n..(r + 1)·n]` for every row r, in parallel over blocks
+/// of rows.
+fn par_rows(dst: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    dst.par_chunks_mut(ROWS_PER_TASK * n).enumerate().for_each(|(b, block)| {
+        for (i, ys) in block.chunks_exact_mut(n).enumerate() {
+            f(b * ROWS_PER_TASK + i, ys);
+        }
+    });
+}
+
+/// `out (n, m) = tmpᵀ (+ bias) (+ residual)`, where `tmp` is `(m, n)` (or `out` already holds
+/// the products when `tmp` is `None`).
+fn epilogue(
+    out: &mut [f32],
+    m: usize,
+    tmp: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    residual: Option<Rows<'_>>,
+) {
+    let n = out.len() / m.max(1);
+    out.par_chunks_mut(m.max(1)).enumerate().for_each(|(t, y)| {
+        if let Some(tmp) = tmp {
+            for (r, v) in y.iter_mut().enumerate() {
+                *v = tmp[r * n + t];
+            }
+        }
+        if let Some(b) = bias {
+            y.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+        }
+        if let Some(res) = residual {
+            y.iter_mut().zip(res.row(t)).for_each(|(v, r)| *v += r);
+        }
+    });
+}
+
+/// A bias as one contiguous run of f32.
+fn flat<'a>(io: &Io<'a>, t: TensorId, len: usize) -> Result<&'a [f32]> {
+    let r = io.rows(t)?;
+    if (r.rows <= 1 || r.stride == r.cols) && r.rows * r.cols == len {
+        return Ok(&r.data[r.offset..r.offset + len]);
+    }
+    Err(Error::Device(format!("bias {} is not {len} contiguous values", io.graph.tensor(t).name)))
+}
+
+/// `out = concat_j(x · W_jᵀ) (+ bias) (+ residual)`, out contiguous `(n, Σ rows_j)`.
+pub fn matmul(
+    io: &Io<'_>,
+    weights: &[TensorId],
+    x: TensorId,
+    bias: Option<TensorId>,
+    residual: Option<TensorId>,
+    scratch: &mut Scratch,
+    out: &mut [f32],
+) -> Result<()> {
+    let x = io.rows(x)?;
+    let (n, k) = (x.rows, x.cols);
+    if n == 0 {
+        return Ok(());
+    }
+    let m = out.len() / n;
+    let bias = bias.map(|b| flat(io, b, m)).transpose()?;
+    let residual = residual.map(|r| io.rows(r)).transpose()?;
+    let mut plan = ActPlan::default();
+    for &w in weights {
+        plan.need(Weight::new(io, w, k)?.kernel.act, n, k)?;
+    }
+    let acts = plan.convert(x, &mut scratch.act)?;
+    {
+        let dst = if n == 1 { &mut *out } else { grow(&mut scratch.out, n * m)? };
+        let mut first = 0;
+        for &w in weights {
+            let w = Weight::new(io, w, k)?;
+            let end = first + w.rows;
+            let Some(part) = dst.get_mut(first * n..end * n) else {
+                return Err(Error::Device(format!("weights have more than {m} rows")));
+            };
+            par_rows(part, n, |r, ys| {
+                let w_row = w.row(r);
+                for (t, y) in ys.iter_mut().enumerate() {
+                    *y = w.dot(k, w_row, &acts, t);
+                }
+            });
+            first = end;
+        }
+        if first != m {
+            return Err(Error::Device(format!("weights have {first} rows, out has {m}")));
+        }
+    }
+    let tmp = (n > 1).then(|| &scratch.out[..n * m]);
+    if tmp.is_some() || bias.is_some() || residual.is_some() {
+        epilogue(out, m, tmp, bias, residual);
+    }
+    Ok(())
+}
+
+/// `out = act(x · Gᵀ) ⊙ (x · Uᵀ)`, out contiguous `(n, rows)`.
+pub fn matmul_glu(
+    io: &Io<'_>,
+    gate: TensorId,
+    up: TensorId,
+    x: TensorId,
+    act: GluAct,
+    scratch: &mut Scratch,
+    out: &mut [f32],
+) -> Result<()> {
+    let x = io.rows(x)?;
+    let (n, k) = (x.rows, x.cols);
+    if n == 0 {
+        return Ok(());
+    }
+    let (g, u) = (Weight::new(io, gate, k)?, Weight::new(io, up, k)?);
+    let m = g.rows;
+    if u.rows != m || out.len() != n * m {
+        return Err(Error::Device(format!("gate {m} rows, up {} rows, out {}", u.rows, out.len())));
+    }
+    let mut plan = ActPlan::default();
+    plan.need(g.kernel.act, n, k)?;
+    plan.need(u.kernel.act, n, k)?;
+    let acts = plan.convert(x, &mut scratch.act)?;
+    {
+        let dst = if n == 1 { &mut *out } else { grow(&mut scratch.out, n * m)? };
+        par_rows(dst, n, |r, ys| {
+            let (g_row, u_row) = (g.row(r), u.row(r));
+            for (t, y) in ys.iter_mut().enumerate() {
+                *y = activate(act, g.dot(k, g_row, &acts, t)) * u.dot(k, u_row, &acts, t);
+            }
+        });
+    }
+    if n > 1 {
+        epilogue(out, m, Some(&scratch.out[..n * m]), None, None);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "matmul_tests.rs"]
+mod tests;
