@@ -9,6 +9,7 @@ pub mod graph;
 pub mod backend;
 pub mod exec;
 pub mod model;
+pub mod tokenizer;
 pub mod cli;
 
 pub use error::{Error, Result};
