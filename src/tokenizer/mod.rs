@@ -30,7 +30,8 @@ use special::{Role, Specials};
 use vocab::{Vocab, attr, tok_err};
 
 pub use decode::StreamDecoder;
-pub use pretokenize::{PreConfig, PreKind};
+use pretokenize::PreConfig;
+pub use pretokenize::PreKind;
 
 /// The merge algorithm and its data.
 enum Model {
@@ -256,12 +257,16 @@ impl Tokenizer {
         }
     }
 
-    /// Number of BPE merges (0 for SentencePiece) and of special tokens matched in text.
-    pub fn counts(&self) -> (usize, usize) {
-        let merges = match &self.model {
+    /// Number of BPE merges (0 for SentencePiece).
+    pub fn n_merges(&self) -> usize {
+        match &self.model {
             Model::Spm => 0,
             Model::Bpe { merges, .. } => merges.len(),
-        };
-        (merges, self.special_text.len())
+        }
+    }
+
+    /// Number of special tokens (control, user-defined, unknown) recognised in text.
+    pub fn n_special_tokens(&self) -> usize {
+        self.special_text.len()
     }
 }
