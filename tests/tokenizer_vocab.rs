@@ -258,3 +258,17 @@ fn stream_decoder_holds_back_incomplete_characters() {
     assert_eq!(d.flush(), "\u{FFFD}", "an unfinished character at the end");
     assert_eq!(d.flush(), "");
 }
+
+#[test]
+fn phi3_special_tokens_swallow_the_spaces_after_them() {
+    let extra =
+        [("▁", -1.0, NORMAL), ("x", -1.0, NORMAL), ("▁x", -0.5, NORMAL), ("<|end|>", 0.0, CONTROL)];
+    let mut w = spm(&extra);
+    let other = build(&w).unwrap();
+    assert_eq!(other.encode("<|end|>  x", false, true).unwrap(), [262, 259, 259, 261]);
+    // llama.cpp gives every special token of a model named Phi-3 the RSTRIP attribute.
+    w.add("general.name", "Phi-3 mini");
+    let phi3 = build(&w).unwrap();
+    assert_eq!(phi3.encode("<|end|>  x", false, true).unwrap(), [262, 261]);
+    assert!(phi3.is_eog(262));
+}

@@ -77,14 +77,14 @@ impl Tokenizer {
             None => return Err(tok_err("the file has no tokenizer (tokenizer.ggml.model)".into())),
             Some(_) => g.get_string_lossy("tokenizer.ggml.model")?.into_owned(),
         };
-        let (model_is_spm, pre) = match name.as_str() {
-            "llama" => (true, None),
+        let pre = match name.as_str() {
+            "llama" => None,
             "gpt2" => {
                 let pre_name = match g.get("tokenizer.ggml.pre") {
                     None => None,
                     Some(_) => Some(g.get_string_lossy("tokenizer.ggml.pre")?.into_owned()),
                 };
-                (false, Some(PreConfig::from_name(pre_name.as_deref())?))
+                Some(PreConfig::from_name(pre_name.as_deref())?)
             }
             other => {
                 return Err(tok_err(format!(
@@ -122,7 +122,7 @@ impl Tokenizer {
                 )));
             }
         }
-        let is_spm = model_is_spm;
+        let is_spm = matches!(model, Model::Spm);
         let pieces =
             (0..vocab.len() as u32).map(|id| decode::piece(&vocab, is_spm, id).into()).collect();
         special::apply_name_rules(g, &mut vocab);
