@@ -2,16 +2,16 @@
 //! fallback. The architecture map (modules bottom to top, and who may use whom) is in README.md
 //! and enforced by `tests/architecture.rs`.
 
+pub mod backend;
+pub mod cli;
+pub mod engine;
 pub mod error;
-pub mod quant;
+pub mod exec;
 pub mod gguf;
 pub mod graph;
-pub mod backend;
-pub mod exec;
 pub mod model;
-pub mod tokenizer;
+pub mod quant;
 pub mod sample;
-pub mod engine;
-pub mod cli;
+pub mod tokenizer;
 
 pub use error::{Error, Result};

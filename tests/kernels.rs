@@ -8,10 +8,10 @@ mod argmax;
 mod attention;
 #[path = "kernels/elementwise.rs"]
 mod elementwise;
-#[path = "kernels/glu.rs"]
-mod glu;
 #[path = "kernels/embed.rs"]
 mod embed;
+#[path = "kernels/glu.rs"]
+mod glu;
 #[path = "kernels/matmul.rs"]
 mod matmul;
 #[path = "kernels/matmul_glu.rs"]

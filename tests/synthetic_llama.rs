@@ -91,6 +91,32 @@ fn write_gguf(w: &Weights, path: &std::path::Path) {
         .add("llama.rope.freq_base", BASE as f32)
         .add("llama.attention.layer_norm_rms_epsilon", EPS)
         .add("llama.vocab_size", VOCAB as u32);
+    // A SentencePiece vocabulary of VOCAB tokens: specials, the 256 byte tokens, then pieces.
+    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    tokens.extend((0..256).map(|b| format!("<0x{b:02X}>")));
+    let mut i = 0;
+    while tokens.len() < VOCAB {
+        tokens.push(format!("\u{2581}p{i}"));
+        i += 1;
+    }
+    let types: Vec<i32> = (0..VOCAB)
+        .map(|i| {
+            if i < 3 {
+                3
+            } else if i < 259 {
+                6
+            } else {
+                1
+            }
+        })
+        .collect();
+    let scores: Vec<f32> = (0..VOCAB).map(|i| -(i as f32)).collect();
+    g.add("tokenizer.ggml.model", "llama")
+        .add("tokenizer.ggml.tokens", tokens.iter().map(String::as_str).collect::<Vec<_>>())
+        .add("tokenizer.ggml.scores", scores)
+        .add("tokenizer.ggml.token_type", types)
+        .add("tokenizer.ggml.bos_token_id", 1u32)
+        .add("tokenizer.ggml.eos_token_id", 2u32);
     for (name, dt, rows, cols, bytes) in &w.tensors {
         let ne: Vec<u64> =
             if *rows == 1 { vec![*cols as u64] } else { vec![*cols as u64, *rows as u64] };

@@ -5,7 +5,9 @@
 //! line on stderr and exits with code 1; a closed stdout (`kiln inspect x | head -1`) ends the
 //! command quietly; nothing here panics on user input.
 
+mod common;
 mod devices;
+mod generate;
 mod inspect;
 
 use std::io::{self, Write};
@@ -28,10 +30,17 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// List the GPU adapters kiln can use, their limits and the capability tier kiln picks.
     Devices(devices::DevicesArgs),
+    /// Continue a prompt, streaming the continuation to stdout.
+    Generate(generate::GenerateArgs),
 }
 
 /// Parses the process arguments, runs the command, and turns its outcome into an exit code.
 pub fn run() -> ExitCode {
+    quiet_wayland_probe();
+    // RUST_LOG controls logging (e.g. RUST_LOG=kiln=debug); warnings show by default.
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .try_init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -43,6 +52,7 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Devices(args) => devices::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,6 +62,17 @@ pub fn run() -> ExitCode {
             let _ = writeln!(io::stderr(), "kiln: error: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Mesa's Vulkan drivers probe Wayland while wgpu enumerates adapters, and libwayland prints
+/// "XDG_RUNTIME_DIR is invalid or not set" to stderr on headless machines. Pointing the variable
+/// at the temp dir (only when it is unset) makes that probe fail quietly. Runs first in `main`,
+/// before any thread exists.
+fn quiet_wayland_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: called at the start of the program, before any other thread is spawned.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
 }
 

@@ -17,7 +17,13 @@ use crate::gguf::GgufFile;
 use crate::graph::{Step, TensorId};
 use crate::model::{LoadOptions, Model, Outputs};
 
+mod generate;
+
 pub use crate::backend::wgpu::{Tier, WgpuOptions};
+pub use crate::sample::{Sampler, SamplerParams};
+pub use crate::tokenizer::Tokenizer;
+pub use crate::tokenizer::chat::{ChatTemplate, Message};
+pub use generate::{Generated, StopReason};
 
 /// How to load a model.
 #[derive(Debug, Clone)]
@@ -58,6 +64,7 @@ pub struct Timings {
 pub struct Engine {
     pub file: Arc<GgufFile>,
     pub model: Model,
+    pub tokenizer: Arc<Tokenizer>,
     exec: Executor,
     pos: usize,
     n_batch: usize,
@@ -87,6 +94,7 @@ impl Engine {
     ) -> Result<Engine> {
         let start = Instant::now();
         let file = Arc::new(GgufFile::open(path)?);
+        let tokenizer = Arc::new(Tokenizer::from_gguf(&file)?);
         let backend = open_backend(&opts.device, opts.threads, &opts.wgpu)?.into_backend();
         let device_name = backend.name();
         let kv_type = backend.kv_type();
@@ -95,9 +103,17 @@ impl Engine {
         exec.load(&model.params, progress)?;
         let n_batch = opts.n_batch.clamp(1, model.n_ctx);
         let timings = Timings { load: start.elapsed(), ..Timings::default() };
+        if tokenizer.vocab_size() != model.hp.vocab_size {
+            return Err(Error::Model(format!(
+                "the tokenizer has {} tokens but the model's embedding has {} rows",
+                tokenizer.vocab_size(),
+                model.hp.vocab_size
+            )));
+        }
         Ok(Engine {
             file,
             model,
+            tokenizer,
             exec,
             pos: 0,
             n_batch,

@@ -1,0 +1,140 @@
+//! Flags shared by the commands that load a model (llama.cpp's names where one exists), model
+//! path resolution, the loading progress bar, and timings on stderr.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::engine::{Engine, EngineOptions, Tier, Timings, WgpuOptions};
+use crate::exec::DeviceChoice;
+
+/// The default model: the smaller test model fetched by tools/fetch-models.sh.
+pub const DEFAULT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Model, context and device flags.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// GGUF model file [default: models/SmolLM2-135M-Instruct.Q4_1.gguf, or $KILN_MODELS/…]
+    #[arg(short = 'm', long = "model")]
+    pub model: Option<PathBuf>,
+    /// Context size in tokens (0 = the model's own, capped at 4096)
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 0)]
+    pub ctx: usize,
+    /// CPU threads (0 = all cores)
+    #[arg(short = 't', long = "threads", default_value_t = 0)]
+    pub threads: usize,
+    /// Most tokens evaluated per prefill step
+    #[arg(short = 'b', long = "batch-size", default_value_t = 256)]
+    pub batch: usize,
+    /// Device: auto (best real GPU, else CPU), cpu, gpu (best adapter, CPU-type included), or an
+    /// adapter index from `kiln devices`
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Capability tier for the GPU: f16+subgroups, f16, subgroups or f32 (default: the best the
+    /// adapter offers)
+    #[arg(long)]
+    pub tier: Option<String>,
+    /// Print the device, tier and model details while loading
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+impl ModelArgs {
+    /// The model file: `-m`, else the default test model under $KILN_MODELS or ./models.
+    pub fn model_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.model {
+            return Ok(p.clone());
+        }
+        let mut tried = Vec::new();
+        if let Some(dir) = std::env::var_os("KILN_MODELS") {
+            tried.push(PathBuf::from(dir).join(DEFAULT_MODEL));
+        }
+        tried.push(PathBuf::from("models").join(DEFAULT_MODEL));
+        if let Some(p) = tried.iter().find(|p| p.is_file()) {
+            return Ok(p.clone());
+        }
+        bail!(
+            "no model given (-m FILE) and the default test model is not at {}; run tools/fetch-models.sh \
+             in the kiln repository (or set KILN_MODELS to the folder holding {DEFAULT_MODEL})",
+            tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" or ")
+        )
+    }
+
+    pub fn engine_options(&self) -> Result<EngineOptions> {
+        let tier = match &self.tier {
+            None => None,
+            Some(t) => Some(Tier::parse(t).with_context(|| {
+                format!("unknown tier {t:?} (f16+subgroups, f16, subgroups, f32)")
+            })?),
+        };
+        Ok(EngineOptions {
+            device: self.device.clone(),
+            threads: self.threads,
+            n_ctx: self.ctx,
+            n_batch: self.batch.max(1),
+            wgpu: WgpuOptions { adapter: None, tier, max_binding_override: None },
+        })
+    }
+
+    /// Loads the model, with a progress bar on a terminal when loading takes more than a moment.
+    pub fn load(&self) -> Result<Engine> {
+        let path = self.model_path()?;
+        let opts = self.engine_options()?;
+        let start = Instant::now();
+        let bar = indicatif::ProgressBar::hidden();
+        let show = std::io::stderr().is_terminal();
+        let engine = Engine::load(&path, &opts, |done, total| {
+            if show && bar.is_hidden() && start.elapsed() > Duration::from_millis(300) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_length(total as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "loading {bar:30} {bytes}/{total_bytes} {elapsed}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+            }
+            bar.set_position(done as u64);
+        })
+        .with_context(|| format!("loading {}", path.display()))?;
+        bar.finish_and_clear();
+        if self.verbose {
+            let hp = &engine.model.hp;
+            eprintln!(
+                "kiln: {} on {}: {} layers, dim {}, {} heads ({} KV), vocab {}, context {}, KV cache {}",
+                path.display(),
+                engine.device_name(),
+                hp.n_layers,
+                hp.dim,
+                hp.n_heads,
+                hp.n_kv_heads,
+                hp.vocab_size,
+                engine.n_ctx(),
+                engine.model.kv_type
+            );
+        }
+        Ok(engine)
+    }
+}
+
+/// Prints llama.cpp-style timings to stderr.
+pub fn print_timings(t: &Timings) {
+    let rate = |n: usize, d: Duration| if d.is_zero() { 0.0 } else { n as f64 / d.as_secs_f64() };
+    eprintln!();
+    eprintln!("kiln: load time     = {:10.2} ms", t.load.as_secs_f64() * 1e3);
+    eprintln!(
+        "kiln: prompt eval   = {:10.2} ms / {:5} tokens ({:8.2} tokens per second)",
+        t.prompt.as_secs_f64() * 1e3,
+        t.prompt_tokens,
+        rate(t.prompt_tokens, t.prompt)
+    );
+    eprintln!(
+        "kiln: generation    = {:10.2} ms / {:5} tokens ({:8.2} tokens per second)",
+        t.decode.as_secs_f64() * 1e3,
+        t.decode_tokens,
+        rate(t.decode_tokens, t.decode)
+    );
+}
