@@ -45,7 +45,12 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// The model file: `-m`, else the default test model under $KILN_MODELS or ./models.
     pub fn model_path(&self) -> Result<PathBuf> {
-        if let Some(p) = &self.model {
+        Self::path_or_default(&self.model)
+    }
+
+    /// `given`, else the default test model under $KILN_MODELS or ./models.
+    pub fn path_or_default(given: &Option<PathBuf>) -> Result<PathBuf> {
+        if let Some(p) = given {
             return Ok(p.clone());
         }
         let mut tried = Vec::new();

@@ -5,10 +5,12 @@
 //! line on stderr and exits with code 1; a closed stdout (`kiln inspect x | head -1`) ends the
 //! command quietly; nothing here panics on user input.
 
+mod chat;
 mod common;
 mod devices;
 mod generate;
 mod inspect;
+mod tokenize;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -32,6 +34,10 @@ pub enum Command {
     Devices(devices::DevicesArgs),
     /// Continue a prompt, streaming the continuation to stdout.
     Generate(generate::GenerateArgs),
+    /// Chat interactively with the model's chat template (/clear, /exit; Ctrl-C stops an answer).
+    Chat(chat::ChatArgs),
+    /// Print the token ids of a text (`--ids` for a list like llama-tokenize's).
+    Tokenize(tokenize::TokenizeArgs),
 }
 
 /// Parses the process arguments, runs the command, and turns its outcome into an exit code.
@@ -53,6 +59,8 @@ pub fn run() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Devices(args) => devices::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Tokenize(args) => tokenize::run(args),
+        Command::Chat(args) => chat::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

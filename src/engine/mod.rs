@@ -17,6 +17,7 @@ use crate::gguf::GgufFile;
 use crate::graph::{Step, TensorId};
 use crate::model::{LoadOptions, Model, Outputs};
 
+mod chat;
 mod generate;
 
 pub use crate::backend::wgpu::{Tier, WgpuOptions};
