@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use kiln::graph::{
-    ElemType, GluAct, GraphBuilder, HostBytes, ParamDesc, ParamId, ParamInit, ParamTable, Shape,
-    Step, TensorId,
+    ElemType, GraphBuilder, HostBytes, ParamDesc, ParamId, ParamInit, ParamTable, Shape, Step,
+    TensorId,
 };
 use kiln::quant::DType;
 
