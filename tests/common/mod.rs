@@ -331,6 +331,37 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], scale: &[f64], tol: t
     }
 }
 
+/// The activations a backend's matmul really multiplies with weights of type `w`: wgpu uses x
+/// as given; the CPU converts each row of `cols` values to its activation type first (8-bit
+/// blocks, f16 or bf16, as ggml does), so its reference must use the same rounded values for
+/// the f32 bound to apply. The conversion is kiln's quantizer, checked byte-exact against
+/// ggml's in tests/quant_oracle.rs; the decode is kernels-ref's.
+pub fn seen_activations(
+    tb: &TestBackend,
+    w: kiln::quant::DType,
+    x: &[f64],
+    cols: usize,
+) -> Vec<f64> {
+    if tb.is_gpu {
+        return x.to_vec();
+    }
+    let act = kiln::backend::cpu::activation_type(w).expect("a weight type");
+    x.chunks(cols)
+        .flat_map(|row| {
+            let row: Vec<f32> = row.iter().map(|&v| v as f32).collect();
+            let bytes = kiln::quant::quantize(act, &row).expect("quantize activations");
+            kernels_ref::quant::dequantize(act.name(), &bytes)
+        })
+        .collect()
+}
+
+/// The `s` field (d·Σq rounded to f16) of each Q8_1 block the CPU makes of `row`.
+pub fn q8_1_block_sums(row: &[f64]) -> Vec<f64> {
+    let row: Vec<f32> = row.iter().map(|&v| v as f32).collect();
+    let bytes = kiln::quant::quantize(kiln::quant::DType::Q8_1, &row).expect("quantize");
+    bytes.chunks_exact(36).map(|b| half::f16::from_le_bytes([b[2], b[3]]).to_f64()).collect()
+}
+
 /// `|r|` per element: the natural scale of elementwise results.
 pub fn abs(v: &[f64]) -> Vec<f64> {
     v.iter().map(|x| x.abs()).collect()

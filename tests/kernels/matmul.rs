@@ -39,8 +39,11 @@ pub struct RefWeight {
     pub rows: usize,
     pub cols: usize,
     pub bytes: Vec<u8>,
-    /// Dequantized weights, and `|scaled| + |offset|` per weight.
+    pub dtype: DType,
+    /// Dequantized weights, each weight's offset part (the block's min term), and
+    /// `|scaled| + |offset|` per weight.
     w: Vec<f64>,
+    offset: Vec<f64>,
     wabs: Vec<f64>,
 }
 
@@ -53,7 +56,7 @@ pub fn push_weight(
 ) -> RefWeight {
     let bytes = random_blocks(dt, rows * cols, seed);
     let (scaled, offset) = kernels_ref::quant::dequantize_parts(dt.name(), &bytes);
-    let w = scaled.iter().zip(&offset).map(|(s, o)| s + o).collect();
+    let w: Vec<f64> = scaled.iter().zip(&offset).map(|(s, o)| s + o).collect();
     let wabs = scaled.iter().zip(&offset).map(|(s, o)| s.abs() + o.abs()).collect();
     let id = params.push(ParamDesc {
         name: format!("w.{dt}.{rows}x{cols}.{seed}"),
@@ -62,16 +65,32 @@ pub fn push_weight(
         init: ParamInit::Data(HostBytes::from_vec(bytes.clone())),
         layer: None,
     });
-    RefWeight { id, rows, cols, bytes, w, wabs }
+    RefWeight { id, rows, cols, bytes, dtype: dt, w, offset, wabs }
 }
 
 impl RefWeight {
-    /// `x·Wᵀ` for n tokens and its per-element scale.
-    pub fn apply_ref(&self, x: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-        (
-            kernels_ref::matvec::matmul(&self.w, x, self.rows, self.cols, n),
-            kernels_ref::matvec::abs_scale(&self.wabs, x, self.rows, self.cols, n),
-        )
+    /// `x·Wᵀ` for n tokens as backend `tb` computes it (with the activations it really
+    /// multiplies, see `common::seen_activations`), and its per-element scale.
+    pub fn apply_ref(&self, tb: &TestBackend, x: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+        let xs = common::seen_activations(tb, self.dtype, x, self.cols);
+        let mut y = kernels_ref::matvec::matmul(&self.w, &xs, self.rows, self.cols, n);
+        let scale = kernels_ref::matvec::abs_scale(&self.wabs, &xs, self.rows, self.cols, n);
+        // With Q8_1 activations (Q4_1/Q5_1 weights on the CPU), ggml's dot takes a block's
+        // min term as m·s, where s = d·Σq is stored in the Q8_1 block as f16, not as the exact
+        // Σ of the block's activations: add that difference per block.
+        if !tb.is_gpu && kiln::backend::cpu::activation_type(self.dtype) == Some(DType::Q8_1) {
+            for t in 0..n {
+                let sums = common::q8_1_block_sums(&x[t * self.cols..(t + 1) * self.cols]);
+                let row_x = &xs[t * self.cols..(t + 1) * self.cols];
+                for r in 0..self.rows {
+                    for (b, s) in sums.iter().enumerate() {
+                        let exact: f64 = row_x[b * 32..(b + 1) * 32].iter().sum();
+                        y[t * self.rows + r] += self.offset[r * self.cols + b * 32] * (s - exact);
+                    }
+                }
+            }
+        }
+        (y, scale)
     }
 }
 
@@ -104,7 +123,7 @@ fn check_plain(tb: &TestBackend, params: &ParamTable, w: &RefWeight, ns: &[usize
         let xt = g.input("x", &[n, w.cols], ElemType::F32);
         let y = g.matmul(&[wt], xt, None, None, "y");
         g.output(y);
-        wants.push(w.apply_ref(&common::to_f64(&x), n));
+        wants.push(w.apply_ref(tb, &common::to_f64(&x), n));
         inputs.push((xt, Input::F32(x)));
         outs.push(y);
     }
@@ -187,21 +206,22 @@ fn check_concat(
             .flat_map(|t| rw[t * (total + 5) + 3..][..total].to_vec())
             .map(f64::from)
             .collect();
-        let parts: Vec<(Vec<f64>, Vec<f64>, usize)> = ws
-            .iter()
-            .map(|w| {
-                let (v, s) = w.apply_ref(&x, n);
-                (v, s, w.rows)
-            })
-            .collect();
-        let mut want = concat(&parts.iter().map(|p| (p.0.clone(), p.2)).collect::<Vec<_>>(), n);
-        let mut scale = concat(&parts.iter().map(|p| (p.1.clone(), p.2)).collect::<Vec<_>>(), n);
-        for i in 0..n * total {
-            let bi = if bias { b[i % total] as f64 } else { 0.0 };
-            want[i] += bi + res[i];
-            scale[i] += bi.abs() + res[i].abs();
-        }
         for tb in backends {
+            let parts: Vec<(Vec<f64>, Vec<f64>, usize)> = ws
+                .iter()
+                .map(|w| {
+                    let (v, s) = w.apply_ref(tb, &x, n);
+                    (v, s, w.rows)
+                })
+                .collect();
+            let mut want = concat(&parts.iter().map(|p| (p.0.clone(), p.2)).collect::<Vec<_>>(), n);
+            let mut scale =
+                concat(&parts.iter().map(|p| (p.1.clone(), p.2)).collect::<Vec<_>>(), n);
+            for i in 0..n * total {
+                let bi = if bias { b[i % total] as f64 } else { 0.0 };
+                want[i] += bi + res[i];
+                scale[i] += bi.abs() + res[i].abs();
+            }
             let mut g = GraphBuilder::new(&params);
             let wts: Vec<TensorId> = ws.iter().map(|w| g.param(w.id)).collect();
             let bt = g.param(bp);

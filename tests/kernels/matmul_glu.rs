@@ -33,13 +33,13 @@ fn check_glu(
         let xw = common::uniform(n * (cols + 4), -1.0, 1.0, seed + 10 + k as u64);
         let x: Vec<f64> =
             (0..n).flat_map(|t| xw[t * (cols + 4) + 4..][..cols].to_vec()).map(f64::from).collect();
-        let (g, sg) = gw.apply_ref(&x, n);
-        let (u, su) = uw.apply_ref(&x, n);
-        let want: Vec<f64> = g.iter().zip(&u).map(|(&g, &u)| f(g) * u).collect();
-        let scale: Vec<f64> = (0..n * rows)
-            .map(|i| 1.2 * sg[i] * u[i].abs() + f(g[i]).abs() * su[i] + want[i].abs())
-            .collect();
         for tb in backends {
+            let (g, sg) = gw.apply_ref(tb, &x, n);
+            let (u, su) = uw.apply_ref(tb, &x, n);
+            let want: Vec<f64> = g.iter().zip(&u).map(|(&g, &u)| f(g) * u).collect();
+            let scale: Vec<f64> = (0..n * rows)
+                .map(|i| 1.2 * sg[i] * u[i].abs() + f(g[i]).abs() * su[i] + want[i].abs())
+                .collect();
             let mut gb = GraphBuilder::new(&params);
             let (gt, ut) = (gb.param(gw.id), gb.param(uw.id));
             let xt = gb.input("xw", &[n, cols + 4], ElemType::F32);

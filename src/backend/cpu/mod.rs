@@ -35,6 +35,13 @@ pub struct CpuBackend {
     poison: bool,
 }
 
+/// The type the CPU backend converts activations to before multiplying them with weights of
+/// type `w` (ggml's `vec_dot_type`: 8-bit blocks for quantized weights, f16/bf16 for half
+/// weights, f32 for f32), or `None` for types never used as weights.
+pub fn activation_type(w: crate::quant::DType) -> Option<crate::quant::DType> {
+    kernels::activation_type(w)
+}
+
 impl CpuBackend {
     /// A backend with `threads` worker threads (0: one per available core).
     pub fn new(threads: usize) -> Result<CpuBackend> {

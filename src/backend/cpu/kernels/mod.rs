@@ -22,6 +22,11 @@ use super::tensors::{CpuParam, Io, Out};
 use crate::error::{Error, Result};
 use crate::graph::{Buf, Graph, Node, Op, ParamId, Plan, Step};
 
+/// See [`super::activation_type`].
+pub fn activation_type(w: crate::quant::DType) -> Option<crate::quant::DType> {
+    dot::kernel(w).map(|k| k.act)
+}
+
 /// Whether the CPU backend implements `op`.
 pub fn supports(op: &Op) -> bool {
     match op {
