@@ -128,12 +128,6 @@ impl<'a> Io<'a> {
         }
     }
 
-    /// A U32 activation (token ids), stored as f32 bits in the arena.
-    pub fn u32s(&self, t: TensorId) -> Result<Vec<u32>> {
-        let r = self.rows(t)?;
-        Ok((0..r.rows).flat_map(|i| r.row(i).iter().map(|v| v.to_bits())).collect())
-    }
-
     pub fn param(&self, p: ParamId) -> Result<&'a CpuParam> {
         self.params.get(&p).ok_or_else(|| Error::Device(format!("param {} is not loaded", p.0)))
     }

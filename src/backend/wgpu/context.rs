@@ -158,8 +158,8 @@ pub struct Context {
     pub limits: wgpu::Limits,
     /// Bytes one storage binding may cover (after any test override).
     pub max_binding: u64,
-    /// `unpack2x16float` is available (`SHADER_F16_IN_F32`).
-    pub f16_in_f32: bool,
+    /// The device has `TIMESTAMP_QUERY` enabled (kernel timing in benchmarks).
+    #[allow(dead_code)] // DEBT: read by the kernel benchmarks of the speed work (issue 5).
     pub timestamps: bool,
     sink: Arc<Mutex<ErrorSink>>,
 }
@@ -262,7 +262,6 @@ impl Context {
             tier,
             limits,
             max_binding,
-            f16_in_f32,
             timestamps,
             sink,
         })

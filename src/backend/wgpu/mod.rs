@@ -199,6 +199,20 @@ impl Backend for WgpuBackend {
         let scratch = k.scratch_bytes;
         let (bufs, dispatches) =
             prepare::build(&self.cx, &mut self.pipes, &self.store, &plan, specs, scratch)?;
+        if log::log_enabled!(log::Level::Debug) {
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for d in &dispatches {
+                match counts.iter_mut().find(|c| c.0 == d.label) {
+                    Some(c) => c.1 += 1,
+                    None => counts.push((d.label, 1)),
+                }
+            }
+            log::debug!(
+                "prepared graph: {} nodes, {} dispatches {counts:?}",
+                plan.order.len(),
+                dispatches.len()
+            );
+        }
         let h = GraphHandle(self.next);
         self.next += 1;
         self.graphs.insert(h, Prepared { graph, plan, bufs, dispatches });

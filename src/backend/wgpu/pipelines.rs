@@ -55,12 +55,4 @@ impl PipelineCache {
         self.pipelines.insert(key, p.clone());
         Ok(p)
     }
-
-    pub fn len(&self) -> usize {
-        self.pipelines.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pipelines.is_empty()
-    }
 }

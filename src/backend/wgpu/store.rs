@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::context::Context;
 use crate::error::{Error, Result};
-use crate::graph::{ElemType, ParamId, ParamInit, ParamTable};
+use crate::graph::{ParamId, ParamInit, ParamTable};
 
 /// Rows `[row_start, row_start + rows)` of a tensor, in a buffer of their own.
 pub struct Chunk {
@@ -21,7 +21,6 @@ pub struct Chunk {
 
 /// A persistent tensor: one chunk, or several for a matrix larger than a binding.
 pub struct ParamBuf {
-    pub ty: ElemType,
     pub chunks: Vec<Chunk>,
 }
 
@@ -46,10 +45,6 @@ impl ParamStore {
         for id in ids {
             self.bufs.remove(id);
         }
-    }
-
-    pub fn contains(&self, id: ParamId) -> bool {
-        self.bufs.contains_key(&id)
     }
 
     /// Uploads (or allocates) `ids`. With `poison`, state tensors start as NaN instead of zero,
@@ -125,7 +120,7 @@ impl ParamStore {
                     break;
                 }
             }
-            self.bufs.insert(id, ParamBuf { ty: p.ty, chunks });
+            self.bufs.insert(id, ParamBuf { chunks });
         }
         cx.check("uploading weights")
     }
