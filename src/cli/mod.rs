@@ -10,6 +10,7 @@ mod common;
 mod devices;
 mod generate;
 mod inspect;
+mod perplexity;
 mod tokenize;
 
 use std::io::{self, Write};
@@ -36,6 +37,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Chat interactively with the model's chat template (/clear, /exit; Ctrl-C stops an answer).
     Chat(chat::ChatArgs),
+    /// Measure perplexity on a text file, with llama-perplexity's chunking and scoring.
+    Perplexity(perplexity::PerplexityArgs),
     /// Print the token ids of a text (`--ids` for a list like llama-tokenize's).
     Tokenize(tokenize::TokenizeArgs),
 }
@@ -61,6 +64,7 @@ pub fn run() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::Chat(args) => chat::run(args),
+        Command::Perplexity(args) => perplexity::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

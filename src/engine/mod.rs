@@ -19,12 +19,14 @@ use crate::model::{LoadOptions, Model, Outputs};
 
 mod chat;
 mod generate;
+mod perplexity;
 
 pub use crate::backend::wgpu::{Tier, WgpuOptions};
 pub use crate::sample::{Sampler, SamplerParams};
 pub use crate::tokenizer::Tokenizer;
 pub use crate::tokenizer::chat::{ChatTemplate, Message};
 pub use generate::{Generated, StopReason};
+pub use perplexity::Perplexity;
 
 /// How to load a model.
 #[derive(Debug, Clone)]

@@ -255,16 +255,7 @@ impl Context {
             .unwrap_or(u64::MAX)
             .min(limits.max_storage_buffer_binding_size)
             .min(limits.max_buffer_size);
-        Ok(Context {
-            device,
-            queue,
-            adapter: summary,
-            tier,
-            limits,
-            max_binding,
-            timestamps,
-            sink,
-        })
+        Ok(Context { device, queue, adapter: summary, tier, limits, max_binding, timestamps, sink })
     }
 
     /// Returns the first error wgpu reported outside a scope since the last check, or the
