@@ -7,7 +7,8 @@
 //! lane count gives the same bits for F16/BF16, whose products are exact in f32 (11 + 11 and
 //! 8 + 8 significant bits), so FMA or not does not matter there.
 //!
-//! May use: `half`. Invariant: inputs are `n` little-endian elements each, at any alignment.
+//! May use: nothing (tests check the f16 decode against `half`). Invariant: inputs are `n`
+//! little-endian elements each, at any alignment.
 
 /// Independent f32 accumulators: enough for 8-wide vectors and for instruction-level
 /// parallelism in the scalar loop.
@@ -46,7 +47,21 @@ fn le_f32(b: &[u8]) -> f32 {
 
 #[inline(always)]
 fn le_f16(b: &[u8]) -> f32 {
-    half::f16::from_le_bytes([b[0], b[1]]).to_f32()
+    f16_to_f32(u16::from_le_bytes([b[0], b[1]]))
+}
+
+/// Exact binary16 → f32 without branches or runtime CPU checks, so loops over it vectorize
+/// (`half`'s scalar conversion re-checks for F16C per call). Placing the 15 magnitude bits at
+/// the top of an f32's exponent and mantissa and multiplying by 2^112 rebiases the exponent
+/// (15 → 127) exactly, subnormals included; the all-ones exponent (∞, NaN) is mapped directly.
+#[inline(always)]
+pub(super) fn f16_to_f32(h: u16) -> f32 {
+    let (h, sign) = (u32::from(h), u32::from(h & 0x8000) << 16);
+    let magnitude = (h & 0x7fff) << 13;
+    let finite = f32::from_bits(magnitude) * f32::from_bits(0x7780_0000); // 2^112
+    let special = f32::from_bits(magnitude | 0x7f80_0000);
+    let v = if h & 0x7c00 == 0x7c00 { special } else { finite };
+    f32::from_bits(v.to_bits() | sign)
 }
 
 #[inline(always)]
@@ -91,6 +106,14 @@ mod tests {
                 v.iter().flat_map(|x| ((x.to_bits() >> 16) as u16).to_le_bytes()).collect()
             };
             assert_eq!(dot_bf16(n, &b(&w), &b(&a)), want, "bf16 n={n}");
+        }
+    }
+
+    #[test]
+    fn f16_decode_is_exact_for_every_bit_pattern() {
+        for h in 0..=u16::MAX {
+            let (got, want) = (f16_to_f32(h), half::f16::from_bits(h).to_f32());
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{h:#x}");
         }
     }
 

@@ -23,8 +23,10 @@ fn lanes_by_16(q: &[i8; QK_K], a: &[i8; QK_K], scale: impl Fn(usize) -> i32) -> 
     let mut aux32 = [0i32; 8];
     for (g, (qg, ag)) in q.chunks_exact(16).zip(a.chunks_exact(16)).enumerate() {
         let s = scale(g);
-        for (l, (&qv, &av)) in qg.iter().zip(ag).enumerate() {
-            aux32[l % 8] += s * (i32::from(qv) * i32::from(av));
+        for (q8, a8) in qg.chunks_exact(8).zip(ag.chunks_exact(8)) {
+            for l in 0..8 {
+                aux32[l] += s * (i32::from(q8[l]) * i32::from(a8[l]));
+            }
         }
     }
     aux32
@@ -78,10 +80,11 @@ pub(super) fn dot_q3_k_q8_k(n: usize, w: &[u8], a: &[u8]) -> f32 {
     for (x, y) in x.iter().zip(y) {
         // Element i: bits 2·((i % 128) / 32) of qs[32·(i / 128) + i % 32], minus 4 unless bit
         // i / 32 of hmask[i % 32] is set.
-        for (i, q) in aux8.iter_mut().enumerate() {
-            let (g, l) = (i / 32, i % 32);
-            let lo = (x.qs[32 * (g / 4) + l] >> (2 * (g % 4))) & 3;
-            *q = lo as i8 - if x.hmask[l] & (1 << g) != 0 { 0 } else { 4 };
+        for (g, dst) in aux8.chunks_exact_mut(32).enumerate() {
+            let (qs, shift) = (&x.qs[32 * (g / 4)..][..32], 2 * (g % 4));
+            for ((q, &b), &h) in dst.iter_mut().zip(qs).zip(&x.hmask) {
+                *q = ((b >> shift) & 3) as i8 - if h & (1 << g) != 0 { 0 } else { 4 };
+            }
         }
         // Sixteen 6-bit scales: ggml's `auxs` word shuffle with kmask1 = 0x03…, kmask2 = 0x0f….
         let s = &x.scales;
@@ -133,10 +136,11 @@ fn dot_q45_k(
 /// Low nibbles of `qs[32c ..][..32]` are group 2c, high nibbles group 2c + 1.
 #[inline(always)]
 fn unpack_nibbles(qs: &[u8; 128], aux8: &mut [i8; QK_K]) {
-    for (i, q) in aux8.iter_mut().enumerate() {
-        let (g, l) = (i / 32, i % 32);
-        let byte = qs[32 * (g / 2) + l];
-        *q = (if g % 2 == 0 { byte & 0xF } else { byte >> 4 }) as i8;
+    for (dst, src) in aux8.chunks_exact_mut(64).zip(qs.chunks_exact(32)) {
+        let (lo, hi) = dst.split_at_mut(32);
+        for ((l, h), &b) in lo.iter_mut().zip(hi).zip(src) {
+            (*l, *h) = ((b & 0xF) as i8, (b >> 4) as i8);
+        }
     }
 }
 
@@ -154,8 +158,10 @@ pub(super) fn dot_q5_k_q8_k(n: usize, w: &[u8], a: &[u8]) -> f32 {
     dot_q45_k(parts, y, |b, aux8| {
         unpack_nibbles(&x[b].qs, aux8);
         // Bit g of qh[l] is the fifth bit of element 32g + l.
-        for (i, q) in aux8.iter_mut().enumerate() {
-            *q += (((x[b].qh[i % 32] >> (i / 32)) & 1) << 4) as i8;
+        for (g, dst) in aux8.chunks_exact_mut(32).enumerate() {
+            for (q, &h) in dst.iter_mut().zip(&x[b].qh) {
+                *q += (((h >> g) & 1) << 4) as i8;
+            }
         }
     })
 }
@@ -168,12 +174,15 @@ pub(super) fn dot_q6_k_q8_k(n: usize, w: &[u8], a: &[u8]) -> f32 {
     for (x, y) in x.iter().zip(y) {
         // Element i: h = i / 128, g = (i % 128) / 32, l = i % 32; low 4 bits from
         // ql[64h + 32(g & 1) + l] (low nibble for g < 2), high 2 bits from qh[32h + l] >> 2g.
-        for (i, q) in aux8.iter_mut().enumerate() {
-            let (h, g, l) = (i / 128, (i % 128) / 32, i % 32);
-            let b = x.ql[64 * h + 32 * (g & 1) + l];
-            let lo = if g < 2 { b & 0xF } else { b >> 4 };
-            let hi = (x.qh[32 * h + l] >> (2 * g)) & 3;
-            *q = (lo | (hi << 4)) as i8 - 32;
+        for (h, dst) in aux8.chunks_exact_mut(128).enumerate() {
+            let (ql, qh) = (&x.ql[64 * h..][..64], &x.qh[32 * h..][..32]);
+            for l in 0..32 {
+                let hb = qh[l];
+                dst[l] = ((ql[l] & 0xF) | ((hb & 3) << 4)) as i8 - 32;
+                dst[l + 32] = ((ql[l + 32] & 0xF) | (((hb >> 2) & 3) << 4)) as i8 - 32;
+                dst[l + 64] = ((ql[l] >> 4) | (((hb >> 4) & 3) << 4)) as i8 - 32;
+                dst[l + 96] = ((ql[l + 32] >> 4) | (((hb >> 6) & 3) << 4)) as i8 - 32;
+            }
         }
         let aux32 = lanes_by_16(&aux8, &y.qs, |g| i32::from(x.scales[g]));
         let d = f16(x.d) * y.scale();

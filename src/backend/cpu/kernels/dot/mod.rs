@@ -74,7 +74,7 @@ fn blocks<B: Block>(bytes: &[u8]) -> &[B] {
 /// Decodes an f16 scale field.
 #[inline]
 fn f16(bits: [u8; 2]) -> f32 {
-    half::f16::from_le_bytes(bits).to_f32()
+    float::f16_to_f32(u16::from_le_bytes(bits))
 }
 
 #[cfg(test)]
