@@ -23,6 +23,14 @@ pub enum HostData<'a> {
     F32(&'a [f32]),
 }
 
+/// Accumulated time of one kernel (wgpu: shader label; CPU: op name) while profiling.
+#[derive(Debug, Clone)]
+pub struct KernelTime {
+    pub label: String,
+    pub calls: u64,
+    pub total: std::time::Duration,
+}
+
 /// A device that runs graphs.
 pub trait Backend: Send {
     /// Human-readable name, e.g. `cpu (2 threads, avx2)` or `wgpu: llvmpipe (Vulkan)`.
@@ -58,6 +66,13 @@ pub trait Backend: Send {
 
     /// Drops a prepared graph and its arena.
     fn release(&mut self, graph: GraphHandle);
+
+    /// Turns per-kernel timing on or off (totals restart). On a GPU each dispatch then runs in
+    /// a pass of its own with timestamps, which costs time: for finding hot spots only.
+    fn set_profiling(&mut self, on: bool) -> Result<()>;
+
+    /// Time per kernel since profiling was turned on.
+    fn profile(&self) -> Vec<KernelTime>;
 
     /// Element type this backend wants for KV caches (F16 where it can store halves).
     fn kv_type(&self) -> ElemType;

@@ -76,6 +76,9 @@ pub struct GenerateArgs {
     /// Do not print timings
     #[arg(long)]
     pub no_timings: bool,
+    /// Time every kernel and print a table at the end (GPU: one pass per dispatch, slower)
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// The prompt from -p, -f, or stdin when it is not a terminal.
@@ -110,6 +113,9 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         eprintln!("kiln: seed {}", sampler.seed());
     }
     let tokens = engine.tokenizer.encode(&prompt, true, true)?;
+    if args.profile {
+        engine.set_profiling(true)?;
+    }
     let mut stdout = std::io::stdout().lock();
     let mut write_err = None;
     let result = engine.generate(&tokens, max, &mut sampler, |text| {
@@ -132,6 +138,25 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
     if !args.no_timings {
         print_timings(&engine.timings);
+    }
+    if args.profile {
+        let prof = engine.profile();
+        let total: f64 = prof.iter().map(|k| k.total.as_secs_f64()).sum();
+        eprintln!(
+            "kiln: {:<20} {:>8} {:>12} {:>10} {:>6}",
+            "kernel", "calls", "total ms", "µs/call", "share"
+        );
+        for k in prof {
+            let t = k.total.as_secs_f64();
+            eprintln!(
+                "kiln: {:<20} {:>8} {:>12.2} {:>10.1} {:>5.1}%",
+                k.label,
+                k.calls,
+                t * 1e3,
+                t * 1e6 / k.calls.max(1) as f64,
+                100.0 * t / total.max(1e-12)
+            );
+        }
     }
     Ok(())
 }

@@ -131,6 +131,18 @@ impl Engine {
         &self.device_name
     }
 
+    /// Times every kernel from now on (see `Backend::set_profiling`).
+    pub fn set_profiling(&mut self, on: bool) -> Result<()> {
+        self.exec.backend_mut().set_profiling(on)
+    }
+
+    /// Time per kernel since profiling was turned on, slowest first.
+    pub fn profile(&self) -> Vec<crate::backend::KernelTime> {
+        let mut v = self.exec.backend().profile();
+        v.sort_by(|a, b| b.total.cmp(&a.total));
+        v
+    }
+
     /// Tokens currently in the KV cache.
     pub fn pos(&self) -> usize {
         self.pos

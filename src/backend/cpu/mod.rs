@@ -11,7 +11,7 @@ mod tensors;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Backend, GraphHandle, HostData};
+use super::{Backend, GraphHandle, HostData, KernelTime};
 use crate::error::{Error, Result};
 use crate::graph::{
     Buf, ElemType, Graph, Op, ParamId, ParamInit, ParamTable, Plan, Step, TensorId,
@@ -33,6 +33,8 @@ pub struct CpuBackend {
     graphs: HashMap<GraphHandle, Prepared>,
     next: u32,
     poison: bool,
+    /// Per-op totals while profiling.
+    profile: Option<Vec<KernelTime>>,
 }
 
 /// The type the CPU backend converts activations to before multiplying them with weights of
@@ -62,6 +64,7 @@ impl CpuBackend {
             graphs: HashMap::new(),
             next: 0,
             poison: false,
+            profile: None,
         })
     }
 
@@ -187,9 +190,11 @@ impl Backend for CpuBackend {
         let params = &mut self.params;
         let arena = &mut g.arena;
         let scratch = &mut g.scratch;
+        let profile = &mut self.profile;
         self.pool.install(|| -> Result<()> {
             for &ni in &plan.order {
                 let node = &graph.nodes[ni as usize];
+                let t0 = profile.is_some().then(std::time::Instant::now);
                 kernels::run(&graph, &plan, node, step, arena, params, scratch).map_err(|e| {
                     Error::Device(format!(
                         "{} ({}): {e}",
@@ -197,6 +202,20 @@ impl Backend for CpuBackend {
                         graph.tensor(node.out).name
                     ))
                 })?;
+                if let (Some(t0), Some(totals)) = (t0, profile.as_mut()) {
+                    let d = t0.elapsed();
+                    match totals.iter_mut().find(|t| t.label == node.op.name()) {
+                        Some(t) => {
+                            t.calls += 1;
+                            t.total += d;
+                        }
+                        None => totals.push(KernelTime {
+                            label: node.op.name().into(),
+                            calls: 1,
+                            total: d,
+                        }),
+                    }
+                }
             }
             Ok(())
         })
@@ -216,6 +235,15 @@ impl Backend for CpuBackend {
 
     fn release(&mut self, h: GraphHandle) {
         self.graphs.remove(&h);
+    }
+
+    fn set_profiling(&mut self, on: bool) -> Result<()> {
+        self.profile = on.then(Vec::new);
+        Ok(())
+    }
+
+    fn profile(&self) -> Vec<KernelTime> {
+        self.profile.clone().unwrap_or_default()
     }
 
     fn kv_type(&self) -> ElemType {

@@ -159,7 +159,6 @@ pub struct Context {
     /// Bytes one storage binding may cover (after any test override).
     pub max_binding: u64,
     /// The device has `TIMESTAMP_QUERY` enabled (kernel timing in benchmarks).
-    #[allow(dead_code)] // DEBT: read by the kernel benchmarks of the speed work (issue 5).
     pub timestamps: bool,
     sink: Arc<Mutex<ErrorSink>>,
 }

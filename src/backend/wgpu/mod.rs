@@ -10,6 +10,7 @@ mod context;
 mod kernels;
 mod pipelines;
 mod prepare;
+mod profile;
 mod shaders;
 mod store;
 
@@ -25,12 +26,13 @@ pub fn shader_files() -> &'static [(&'static str, &'static str)] {
     shaders::FILES
 }
 
-use super::{Backend, GraphHandle, HostData};
+use super::{Backend, GraphHandle, HostData, KernelTime};
 use crate::error::{Error, Result};
 use crate::graph::{Buf, ElemType, Graph, Op, ParamId, ParamTable, Plan, Step, TensorId};
 use context::Context;
 use pipelines::PipelineCache;
 use prepare::{Dispatch, GraphBuffers, KernelCtx};
+use profile::Profiler;
 use store::ParamStore;
 
 struct Prepared {
@@ -48,6 +50,7 @@ pub struct WgpuBackend {
     graphs: HashMap<GraphHandle, Prepared>,
     next: u32,
     poison: bool,
+    profiler: Option<Profiler>,
 }
 
 impl WgpuBackend {
@@ -67,6 +70,7 @@ impl WgpuBackend {
             graphs: HashMap::new(),
             next: 0,
             poison: false,
+            profiler: None,
         })
     }
 
@@ -87,6 +91,38 @@ impl WgpuBackend {
         self.graphs
             .get(&h)
             .ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))
+    }
+
+    /// Profiling mode of `execute`: one pass per dispatch with timestamps, totals by kernel.
+    fn execute_profiled(&mut self, h: GraphHandle, step: Step) -> Result<()> {
+        let g = self
+            .graphs
+            .get(&h)
+            .ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))?;
+        let prof = self.profiler.as_mut().expect("invariant: called in profiling mode");
+        let mut labels = Vec::new();
+        self.cx.scoped("executing graph (profiled)", || {
+            let mut enc = self.cx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("profiled step"),
+            });
+            for d in &g.dispatches {
+                let [x, y, z] = d.groups.at(step);
+                if x == 0 || y == 0 || z == 0 || labels.len() as u32 >= prof.capacity {
+                    continue;
+                }
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(d.label),
+                    timestamp_writes: Some(prof.writes(labels.len() as u32)),
+                });
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(x, y, z);
+                labels.push(d.label);
+            }
+            prof.resolve(&mut enc, labels.len() as u32);
+            self.cx.queue.submit([enc.finish()]);
+        })?;
+        prof.collect(&self.cx, &labels)
     }
 
     /// Copies `bytes` bytes from `src` at `offset` into host memory.
@@ -254,6 +290,9 @@ impl Backend for WgpuBackend {
             };
             q.write_buffer(&g.bufs.arena, loc.offset as u64 * 4, bytes);
         }
+        if self.profiler.is_some() {
+            return self.execute_profiled(h, step);
+        }
         let g = self.prepared(h)?;
         self.cx.scoped("executing graph", || {
             let mut enc = self
@@ -295,6 +334,15 @@ impl Backend for WgpuBackend {
 
     fn release(&mut self, h: GraphHandle) {
         self.graphs.remove(&h);
+    }
+
+    fn set_profiling(&mut self, on: bool) -> Result<()> {
+        self.profiler = if on { Some(Profiler::new(&self.cx, 2048)?) } else { None };
+        Ok(())
+    }
+
+    fn profile(&self) -> Vec<KernelTime> {
+        self.profiler.as_ref().map(|p| p.totals.clone()).unwrap_or_default()
     }
 
     fn kv_type(&self) -> ElemType {
