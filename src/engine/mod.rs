@@ -139,7 +139,7 @@ impl Engine {
     /// Time per kernel since profiling was turned on, slowest first.
     pub fn profile(&self) -> Vec<crate::backend::KernelTime> {
         let mut v = self.exec.backend().profile();
-        v.sort_by(|a, b| b.total.cmp(&a.total));
+        v.sort_by_key(|k| std::cmp::Reverse(k.total));
         v
     }
 
