@@ -8,12 +8,14 @@ mod builder;
 mod op;
 mod params;
 mod plan;
+mod split;
 mod tensor;
 
 pub use builder::GraphBuilder;
 pub use op::{AttentionSpec, GluAct, Op, RopeSpec};
 pub use params::{HostBytes, ParamDesc, ParamInit, ParamTable};
 pub use plan::{ARENA_ALIGN, Buf, Location, Plan};
+pub use split::{Segment, split};
 pub use tensor::{ElemType, ParamId, Shape, Source, TensorDesc, TensorId};
 
 /// One operation of a graph and the tensor it produces.
