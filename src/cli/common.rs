@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::engine::{Engine, EngineOptions, Tier, Timings, WgpuOptions};
-use crate::exec::DeviceChoice;
+use crate::exec::{DeviceChoice, OffloadMode};
 
 /// The default model: the smaller test model fetched by tools/fetch-models.sh.
 pub const DEFAULT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -37,6 +37,16 @@ pub struct ModelArgs {
     /// adapter offers)
     #[arg(long)]
     pub tier: Option<String>,
+    /// GPU memory kiln may use, e.g. 512MiB or 2GiB; what does not fit runs per --offload
+    #[arg(long = "gpu-memory", value_parser = parse_size)]
+    pub gpu_memory: Option<u64>,
+    /// How layers that do not fit on the GPU run: auto, stream or cpu
+    #[arg(long, default_value = "auto")]
+    pub offload: OffloadMode,
+    /// Layers on the GPU, as llama.cpp's -ngl: the last N layers (N above the layer count also
+    /// puts the output head there); the others run on the CPU
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl")]
+    pub n_gpu_layers: Option<usize>,
     /// Print the device, tier and model details while loading
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -81,6 +91,9 @@ impl ModelArgs {
             n_ctx: self.ctx,
             n_batch: self.batch.max(1),
             wgpu: WgpuOptions { adapter: None, tier, max_binding_override: None },
+            gpu_memory: self.gpu_memory,
+            offload: self.offload,
+            n_gpu_layers: self.n_gpu_layers,
         })
     }
 
@@ -142,4 +155,25 @@ pub fn print_timings(t: &Timings) {
         t.decode_tokens,
         rate(t.decode_tokens, t.decode)
     );
+}
+
+/// Parses a byte size: `123`, `512MiB`, `2GiB`, `1.5G`, `300M`, `64KiB` (K/M/G are binary).
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 512MiB, 2GiB)"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        u => return Err(format!("unknown size unit {u:?} in {s:?}")),
+    };
+    let bytes = v * mul as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(bytes as u64)
 }

@@ -50,7 +50,9 @@ pub fn run() -> ExitCode {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .try_init();
-    let cli = match Cli::try_parse() {
+    // llama.cpp spells -ngl with one dash; clap's short flags are one letter, so map it.
+    let args = std::env::args_os().map(|a| if a == "-ngl" { "--ngl".into() } else { a });
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // clap formats usage errors (exit 2) and --help/--version (exit 0) itself.

@@ -10,15 +10,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::HostData;
+use crate::backend::cpu::CpuBackend;
+use crate::backend::{Backend, HostData};
 use crate::error::{Error, Result};
-use crate::exec::{DeviceChoice, Executor, open_backend};
+use crate::exec::{Assignment, Device, DeviceChoice, Executor, OffloadMode, open_backend};
 use crate::gguf::GgufFile;
 use crate::graph::{Step, TensorId};
 use crate::model::{LoadOptions, Model, Outputs};
 
 mod chat;
 mod generate;
+mod offload;
 mod perplexity;
 
 pub use crate::backend::wgpu::{Tier, WgpuOptions};
@@ -39,6 +41,12 @@ pub struct EngineOptions {
     /// Most tokens per prefill step.
     pub n_batch: usize,
     pub wgpu: WgpuOptions,
+    /// GPU memory kiln may use, in bytes (`None`: what the adapter allows, see `offload.rs`).
+    pub gpu_memory: Option<u64>,
+    /// How layers that do not fit on the GPU run.
+    pub offload: OffloadMode,
+    /// llama.cpp's `-ngl`: exactly this many layers (the last ones) on the GPU.
+    pub n_gpu_layers: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -49,6 +57,9 @@ impl Default for EngineOptions {
             n_ctx: 0,
             n_batch: 256,
             wgpu: WgpuOptions::default(),
+            gpu_memory: None,
+            offload: OffloadMode::Auto,
+            n_gpu_layers: None,
         }
     }
 }
@@ -98,12 +109,31 @@ impl Engine {
         let start = Instant::now();
         let file = Arc::new(GgufFile::open(path)?);
         let tokenizer = Arc::new(Tokenizer::from_gguf(&file)?);
-        let backend = open_backend(&opts.device, opts.threads, &opts.wgpu)?.into_backend();
-        let device_name = backend.name();
-        let kv_type = backend.kv_type();
-        let model = Model::load(file.clone(), LoadOptions { n_ctx: opts.n_ctx, kv_type })?;
-        let mut exec = Executor::new(backend);
-        exec.load(&model.params, progress)?;
+        let (main_is_gpu, main) = match open_backend(&opts.device, opts.threads, &opts.wgpu)? {
+            Device::Gpu(b) => (true, b),
+            Device::Cpu(b) => (false, b),
+        };
+        let mut model =
+            Model::load(file.clone(), LoadOptions { n_ctx: opts.n_ctx, kv_type: main.kv_type() })?;
+        let placement =
+            if main_is_gpu { offload::place(&model, opts, main.as_ref())? } else { None };
+        let mut device_name = main.name();
+        let mut devices = vec![main];
+        let assignment = match placement {
+            Some(p) if p.assignment.max_device() > 0 => {
+                let cpu = CpuBackend::new(opts.threads)?;
+                for il in (0..model.hp.n_layers).filter(|&il| p.assignment.layer(il) == 1) {
+                    model.set_kv_type(il, cpu.kv_type());
+                }
+                log::info!("{}", p.describe(&model));
+                device_name = format!("{device_name} + {} ({})", cpu.name(), p.summary());
+                devices.push(Box::new(cpu));
+                p.assignment
+            }
+            _ => Assignment::all(0),
+        };
+        let mut exec = Executor::with_devices(devices, assignment)?;
+        exec.load(&model.params, &model.build(1, Outputs::Last).graph, progress)?;
         let n_batch = opts.n_batch.clamp(1, model.n_ctx);
         let timings = Timings { load: start.elapsed(), ..Timings::default() };
         if tokenizer.vocab_size() != model.hp.vocab_size {
@@ -133,12 +163,12 @@ impl Engine {
 
     /// Times every kernel from now on (see `Backend::set_profiling`).
     pub fn set_profiling(&mut self, on: bool) -> Result<()> {
-        self.exec.backend_mut().set_profiling(on)
+        self.exec.set_profiling(on)
     }
 
     /// Time per kernel since profiling was turned on, slowest first.
     pub fn profile(&self) -> Vec<crate::backend::KernelTime> {
-        let mut v = self.exec.backend().profile();
+        let mut v = self.exec.profile();
         v.sort_by_key(|k| std::cmp::Reverse(k.total));
         v
     }
@@ -192,14 +222,14 @@ impl Engine {
             let key = graph_key(n, out);
             let model = &self.model;
             let ids = &mut self.graph_io;
-            let h = self.exec.prepare(key, || {
+            self.exec.prepare(key, || {
                 let sg = model.build(n, out);
                 ids.insert(key, (sg.tokens, sg.logits));
                 sg.graph
             })?;
             let (tokens_t, logits_t) = self.graph_io[&key];
             self.exec.execute(
-                h,
+                key,
                 Step { pos: self.pos as u32 },
                 &[(tokens_t, HostData::U32(chunk))],
             )?;
@@ -208,7 +238,7 @@ impl Engine {
                 let rows = if out == Outputs::All { n } else { 1 };
                 let start = self.logits.len();
                 self.logits.resize(start + rows * vocab, 0.0);
-                self.exec.read_f32(h, l, &mut self.logits[start..])?;
+                self.exec.read_f32(key, l, &mut self.logits[start..])?;
             }
         }
         Ok(())

@@ -119,6 +119,21 @@ impl ParamTable {
         self.params.len()
     }
 
+    /// Changes the element type of a zero-initialised state tensor (a KV cache placed on a
+    /// device that stores it differently). Panics on constant data (a programming error).
+    #[track_caller]
+    pub fn set_state_type(&mut self, id: ParamId, ty: ElemType) {
+        let p = &mut self.params[id.index()];
+        assert!(matches!(p.init, ParamInit::Zeroed), "{} is not state", p.name);
+        assert!(
+            ty.bytes(p.shape.n_elements()).is_some(),
+            "{}: {ty} does not fit {:?}",
+            p.name,
+            p.shape
+        );
+        p.ty = ty;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.params.is_empty()
     }

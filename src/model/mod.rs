@@ -205,6 +205,14 @@ impl Model {
         StepGraph { graph: g.build(), tokens, logits }
     }
 
+    /// Stores layer `il`'s KV cache as `ty` (F16 or F32), e.g. for a layer computed on a device
+    /// that prefers the other.
+    pub fn set_kv_type(&mut self, il: usize, ty: ElemType) {
+        let l = &self.layers[il];
+        self.params.set_state_type(l.k_cache, ty);
+        self.params.set_state_type(l.v_cache, ty);
+    }
+
     /// Every KV-cache tensor (state to keep on the device that runs its layer).
     pub fn kv_params(&self) -> Vec<ParamId> {
         self.layers.iter().flat_map(|l| [l.k_cache, l.v_cache]).collect()
