@@ -222,6 +222,7 @@ fn two_layer_llama_matches_reference_on_every_backend() {
             n_ctx: 64,
             n_batch: 64,
             wgpu: WgpuOptions { adapter: None, tier, max_binding_override: None },
+            ..EngineOptions::default()
         };
         let mut e =
             Engine::load(&path, &opts, |_, _| {}).unwrap_or_else(|err| panic!("{name}: {err}"));
