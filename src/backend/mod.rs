@@ -74,6 +74,9 @@ pub trait Backend: Send {
     /// Time per kernel since profiling was turned on.
     fn profile(&self) -> Vec<KernelTime>;
 
+    /// Bytes of device memory kiln should plan with by default (`None`: unknown or unlimited).
+    fn memory_budget(&self) -> Option<u64>;
+
     /// Element type this backend wants for KV caches (F16 where it can store halves).
     fn kv_type(&self) -> ElemType;
 

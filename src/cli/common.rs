@@ -133,6 +133,9 @@ impl ModelArgs {
                 engine.n_ctx(),
                 engine.model.kv_type
             );
+            if let Some(plan) = &engine.offload_plan {
+                eprintln!("kiln: {plan}");
+            }
         }
         Ok(engine)
     }

@@ -43,6 +43,9 @@ struct AdapterRow {
     /// `[min, max]` as the driver reports them (0 when unknown).
     subgroup_sizes: [u32; 2],
     timestamps: bool,
+    /// Largest device-local heap in bytes, where the driver reports it (Vulkan); kiln's default
+    /// GPU memory budget is 90% of it.
+    memory: Option<u64>,
 }
 
 fn row(a: &AdapterSummary) -> AdapterRow {
@@ -59,6 +62,7 @@ fn row(a: &AdapterSummary) -> AdapterRow {
         max_invocations_per_workgroup: a.max_invocations,
         subgroup_sizes: [a.subgroup_sizes.0, a.subgroup_sizes.1],
         timestamps: a.timestamps,
+        memory: a.memory,
     }
 }
 
@@ -99,6 +103,7 @@ fn write_text(out: &mut impl Write, r: &Report) -> io::Result<()> {
             ("invocations/workgroup", a.max_invocations_per_workgroup.to_string()),
             ("subgroup sizes", if lo == hi { lo.to_string() } else { format!("{lo}..{hi}") }),
             ("timestamps", if a.timestamps { "yes" } else { "no" }.to_string()),
+            ("device memory", a.memory.map_or("not reported".to_string(), limit)),
         ];
         for (key, value) in fields {
             writeln!(out, "  {key:<22} {value}")?;

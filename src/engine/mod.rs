@@ -86,6 +86,8 @@ pub struct Engine {
     /// Input and output tensors of each graph the executor has prepared, by key.
     graph_io: HashMap<u64, (TensorId, Option<TensorId>)>,
     device_name: String,
+    /// The offload plan, when the model is split across devices.
+    pub offload_plan: Option<String>,
     pub timings: Timings,
 }
 
@@ -118,6 +120,7 @@ impl Engine {
         let placement =
             if main_is_gpu { offload::place(&model, opts, main.as_ref())? } else { None };
         let mut device_name = main.name();
+        let mut plan_text = None;
         let mut devices = vec![main];
         let assignment = match placement {
             Some(p) if p.assignment.max_device() > 0 => {
@@ -125,7 +128,7 @@ impl Engine {
                 for il in (0..model.hp.n_layers).filter(|&il| p.assignment.layer(il) == 1) {
                     model.set_kv_type(il, cpu.kv_type());
                 }
-                log::info!("{}", p.describe(&model));
+                plan_text = Some(p.describe(&model));
                 device_name = format!("{device_name} + {} ({})", cpu.name(), p.summary());
                 devices.push(Box::new(cpu));
                 p.assignment
@@ -153,6 +156,7 @@ impl Engine {
             logits: Vec::new(),
             graph_io: HashMap::new(),
             device_name,
+            offload_plan: plan_text,
             timings,
         })
     }

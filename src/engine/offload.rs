@@ -71,6 +71,8 @@ fn part_bytes(model: &Model) -> (Vec<usize>, usize, usize) {
 }
 
 /// The plan for `opts` on GPU backend `gpu`, or `None` when everything stays on the GPU.
+/// Without `-ngl` or `--gpu-memory` the budget is what the adapter reports
+/// (`Backend::memory_budget`), and with no report everything is placed on the GPU.
 pub fn place(
     model: &Model,
     opts: &EngineOptions,
@@ -108,7 +110,12 @@ pub fn place(
             }
             crate::exec::fit_budget(&layer_bytes, head_bytes, embed_bytes, budget, reserve)
         }
-        (None, None) => return Ok(None),
+        (None, None) => match gpu.memory_budget() {
+            Some(budget) if budget > reserve => {
+                crate::exec::fit_budget(&layer_bytes, head_bytes, embed_bytes, budget, reserve)
+            }
+            _ => return Ok(None),
+        },
     };
     if embed == Place::Gpu && head == Place::Gpu && layers.iter().all(|&p| p == Place::Gpu) {
         return Ok(None);

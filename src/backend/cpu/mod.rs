@@ -246,6 +246,10 @@ impl Backend for CpuBackend {
         self.profile.clone().unwrap_or_default()
     }
 
+    fn memory_budget(&self) -> Option<u64> {
+        None
+    }
+
     fn kv_type(&self) -> ElemType {
         ElemType::F16
     }

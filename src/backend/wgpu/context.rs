@@ -74,6 +74,8 @@ pub struct AdapterSummary {
     pub max_workgroup_storage: u32,
     pub max_invocations: u32,
     pub subgroup_sizes: (u32, u32),
+    /// Bytes of the largest device-local memory heap, where the driver reports it (Vulkan).
+    pub memory: Option<u64>,
     /// The tier kiln would use by default.
     pub tier: Tier,
     pub timestamps: bool,
@@ -132,8 +134,31 @@ fn summary(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
         max_workgroup_storage: l.max_compute_workgroup_storage_size,
         max_invocations: l.max_compute_invocations_per_workgroup,
         subgroup_sizes: (info.subgroup_min_size, info.subgroup_max_size),
+        memory: device_local_memory(a),
         tier: best_tier(a),
         timestamps: a.features().contains(wgpu::Features::TIMESTAMP_QUERY),
+    }
+}
+
+/// The largest device-local heap of a Vulkan adapter. wgpu has no portable memory query; on
+/// Vulkan the driver's heap sizes are read through wgpu-hal. Other backends report `None`.
+fn device_local_memory(a: &wgpu::Adapter) -> Option<u64> {
+    if a.get_info().backend != wgpu::Backend::Vulkan {
+        return None;
+    }
+    // SAFETY: a read-only query of the physical device behind a live adapter; no handle
+    // escapes the block.
+    unsafe {
+        let hal = a.as_hal::<wgpu::hal::api::Vulkan>()?;
+        let props = hal
+            .shared_instance()
+            .raw_instance()
+            .get_physical_device_memory_properties(hal.raw_physical_device());
+        props.memory_heaps[..props.memory_heap_count as usize]
+            .iter()
+            .filter(|h| h.flags.contains(ash::vk::MemoryHeapFlags::DEVICE_LOCAL))
+            .map(|h| h.size)
+            .max()
     }
 }
 

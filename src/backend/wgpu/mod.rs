@@ -345,6 +345,12 @@ impl Backend for WgpuBackend {
         self.profiler.as_ref().map(|p| p.totals.clone()).unwrap_or_default()
     }
 
+    /// 90% of the largest device-local heap the driver reports (the rest is left to other
+    /// programs and the driver); on CPU-type adapters (lavapipe) that heap is system memory.
+    fn memory_budget(&self) -> Option<u64> {
+        self.cx.adapter.memory.map(|m| m / 10 * 9)
+    }
+
     fn kv_type(&self) -> ElemType {
         if self.cx.tier.f16 { ElemType::F16 } else { ElemType::F32 }
     }
