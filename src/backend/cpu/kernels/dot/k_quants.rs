@@ -72,6 +72,22 @@ pub(super) fn dot_q2_k_q8_k(n: usize, w: &[u8], a: &[u8]) -> f32 {
     sumf
 }
 
+/// Q3_K's sixteen 6-bit scales (0..64, not yet offset by −32): group `g` is byte `g % 4` of
+/// little-endian word `g / 4`, so the words' bytes are the scales in order. ggml's `auxs` word
+/// shuffle with kmask1 = 0x03…, kmask2 = 0x0f…; the SIMD versions share it.
+#[inline(always)]
+pub(super) fn q3_k_scales(s: &[u8; 12]) -> [u32; 4] {
+    let word = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (a0, a1, t) = (word(0), word(1), word(2));
+    let (k1, k2) = (0x0303_0303u32, 0x0f0f_0f0fu32);
+    [
+        (a0 & k2) | ((t & k1) << 4),
+        (a1 & k2) | (((t >> 2) & k1) << 4),
+        ((a0 >> 4) & k2) | (((t >> 4) & k1) << 4),
+        ((a1 >> 4) & k2) | (((t >> 6) & k1) << 4),
+    ]
+}
+
 pub(super) fn dot_q3_k_q8_k(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let (x, y) = (blocks::<BlockQ3_K>(w), blocks::<BlockQ8_K>(a));
     debug_assert!(x.len() == n / QK_K && y.len() == x.len());
@@ -86,18 +102,7 @@ pub(super) fn dot_q3_k_q8_k(n: usize, w: &[u8], a: &[u8]) -> f32 {
                 *q = ((b >> shift) & 3) as i8 - if h & (1 << g) != 0 { 0 } else { 4 };
             }
         }
-        // Sixteen 6-bit scales: ggml's `auxs` word shuffle with kmask1 = 0x03…, kmask2 = 0x0f….
-        let s = &x.scales;
-        let word =
-            |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
-        let (a0, a1, t) = (word(0), word(1), word(2));
-        let (k1, k2) = (0x0303_0303u32, 0x0f0f_0f0fu32);
-        let words = [
-            (a0 & k2) | ((t & k1) << 4),
-            (a1 & k2) | (((t >> 2) & k1) << 4),
-            ((a0 >> 4) & k2) | (((t >> 4) & k1) << 4),
-            ((a1 >> 4) & k2) | (((t >> 6) & k1) << 4),
-        ];
+        let words = q3_k_scales(&x.scales);
         let scale = |g: usize| i32::from(words[g / 4].to_le_bytes()[g % 4]) - 32;
         let aux32 = lanes_by_16(&aux8, &y.qs, scale);
         let d = f16(x.d) * y.scale();

@@ -10,14 +10,36 @@
 //! llama.cpp's CPU backend up to its SIMD accumulation order.
 //!
 //! Files: float.rs (F32, F16, BF16), block32.rs (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), k_quants.rs
-//! (Q2_K … Q6_K). May use: `quant`. Invariant: a [`VecDot`] gets `n` elements as whole blocks
-//! of both types (the caller checked the byte lengths); it reads bytes at any alignment and
-//! never allocates. A SIMD version of any entry keeps the signature and replaces the scalar one
-//! in [`kernel`]'s table, chosen once per process.
+//! (Q2_K … Q6_K) hold the portable scalar versions, which are also the oracle of the SIMD
+//! tests (simd_tests.rs); x86_avx2.rs (block formats, floats) and x86_avx2_k.rs (K-quants) the
+//! AVX2 + FMA + F16C versions of all of them; x86_avx512.rs AVX-512 + VNNI versions of the
+//! test models' hot types (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K), where they measured faster.
+//!
+//! SIMD choice: [`select`] detects the CPU once per process and takes, per entry, the version
+//! of the highest level it supports (scalar < avx2 < avx512). The environment variable
+//! `KILN_CPU_SIMD=scalar|avx2|avx512` caps that level, for debugging and benchmarking; it
+//! never raises it above what the CPU has, and an unknown value is ignored with a warning. The
+//! chosen level is logged at info level.
+//!
+//! May use: `quant`. Invariant: a [`VecDot`] gets `n` elements as whole blocks of both types
+//! (the caller checked the byte lengths); it reads bytes at any alignment and never allocates.
+//! A SIMD version keeps the signature, is put in the table only after its CPU features were
+//! detected, and equals the scalar one up to f32 rounding (its integer parts are exact).
 
 mod block32;
 mod float;
 mod k_quants;
+#[cfg(test)]
+mod simd_tests;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2_k;
+// AVX-512 intrinsics are stable since Rust 1.89 (the crate's rust-version is older; wgpu 30
+// already needs 1.87).
+#[cfg(target_arch = "x86_64")]
+#[clippy::msrv = "1.89"]
+mod x86_avx512;
 
 use std::sync::OnceLock;
 
@@ -34,8 +56,11 @@ pub struct DotKernel {
     pub dot: VecDot,
 }
 
-/// `(weight type, activation type, dot)`: the portable scalar versions.
-const SCALAR: [(DType, DType, VecDot); 13] = [
+/// `(weight type, activation type, dot)` for every weight type.
+type Table = [(DType, DType, VecDot); 13];
+
+/// The portable scalar versions.
+const SCALAR: Table = [
     (DType::F32, DType::F32, float::dot_f32),
     (DType::F16, DType::F16, float::dot_f16),
     (DType::BF16, DType::BF16, float::dot_bf16),
@@ -54,16 +79,119 @@ const SCALAR: [(DType, DType, VecDot); 13] = [
 /// The dot product for weights of type `w`, or `None` for types that are only ever activations
 /// (Q8_1, Q8_K: ggml has no CPU dot with them as weights either).
 pub fn kernel(w: DType) -> Option<DotKernel> {
-    static CHOSEN: OnceLock<[(DType, DType, VecDot); 13]> = OnceLock::new();
+    static CHOSEN: OnceLock<Table> = OnceLock::new();
     let table = CHOSEN.get_or_init(select);
     table.iter().find(|e| e.0 == w).map(|&(_, act, dot)| DotKernel { act, dot })
 }
 
-/// Picks the best implementation of each entry for this CPU. Only the scalar ones exist yet;
-/// SIMD versions (AVX2/FMA, AVX-512, NEON) go here behind `is_x86_feature_detected!` /
-/// `is_aarch64_feature_detected!`, replacing single entries.
-fn select() -> [(DType, DType, VecDot); 13] {
-    SCALAR
+/// An instruction-set level, lowest first; a table for a level takes each entry's version
+/// from the highest level at or below it that has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Scalar,
+    /// AVX2 + FMA + F16C (Haswell, Zen 1 and later).
+    Avx2,
+    /// AVX-512 F/BW/VL + VNNI (Ice Lake, Zen 4 and later), on top of AVX2.
+    Avx512,
+}
+
+/// `(weight type, dot)` replacing the scalar entries on AVX2 + FMA + F16C CPUs.
+#[cfg(target_arch = "x86_64")]
+const AVX2: [(DType, VecDot); 13] = [
+    (DType::F32, x86_avx2::dot_f32),
+    (DType::F16, x86_avx2::dot_f16),
+    (DType::BF16, x86_avx2::dot_bf16),
+    (DType::Q4_0, x86_avx2::dot_q4_0_q8_0),
+    (DType::Q4_1, x86_avx2::dot_q4_1_q8_1),
+    (DType::Q5_0, x86_avx2::dot_q5_0_q8_0),
+    (DType::Q5_1, x86_avx2::dot_q5_1_q8_1),
+    (DType::Q8_0, x86_avx2::dot_q8_0_q8_0),
+    (DType::Q2_K, x86_avx2_k::dot_q2_k_q8_k),
+    (DType::Q3_K, x86_avx2_k::dot_q3_k_q8_k),
+    (DType::Q4_K, x86_avx2_k::dot_q4_k_q8_k),
+    (DType::Q5_K, x86_avx2_k::dot_q5_k_q8_k),
+    (DType::Q6_K, x86_avx2_k::dot_q6_k_q8_k),
+];
+
+/// `(weight type, dot)` replacing the AVX2 entries on AVX-512 + VNNI CPUs (the types where
+/// they measured faster).
+#[cfg(target_arch = "x86_64")]
+const AVX512: [(DType, VecDot); 6] = [
+    (DType::Q4_0, x86_avx512::dot_q4_0_q8_0),
+    (DType::Q4_1, x86_avx512::dot_q4_1_q8_1),
+    (DType::Q5_0, x86_avx512::dot_q5_0_q8_0),
+    (DType::Q8_0, x86_avx512::dot_q8_0_q8_0),
+    (DType::Q4_K, x86_avx512::dot_q4_k_q8_k),
+    (DType::Q6_K, x86_avx512::dot_q6_k_q8_k),
+];
+
+/// The highest level this CPU supports.
+fn detected() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
+        let avx512 = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni");
+        if avx2 && avx512 {
+            return Level::Avx512;
+        }
+        if avx2 {
+            return Level::Avx2;
+        }
+    }
+    Level::Scalar
+}
+
+/// Each SIMD level's replacement entries, lowest level first.
+#[cfg(target_arch = "x86_64")]
+const LEVELS: [(Level, &[(DType, VecDot)]); 2] = [(Level::Avx2, &AVX2), (Level::Avx512, &AVX512)];
+#[cfg(not(target_arch = "x86_64"))]
+const LEVELS: [(Level, &[(DType, VecDot)]); 0] = [];
+
+/// The cap `KILN_CPU_SIMD` sets, if any.
+fn env_cap() -> Option<Level> {
+    parse_cap(&std::env::var("KILN_CPU_SIMD").ok()?)
+}
+
+/// A `KILN_CPU_SIMD` value as a level; empty means no cap, anything unknown warns.
+fn parse_cap(v: &str) -> Option<Level> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" => None,
+        "scalar" => Some(Level::Scalar),
+        "avx2" => Some(Level::Avx2),
+        "avx512" => Some(Level::Avx512),
+        _ => {
+            log::warn!("KILN_CPU_SIMD={v:?} is not scalar, avx2 or avx512; ignored");
+            None
+        }
+    }
+}
+
+/// The table for `level`, lowered to what this CPU has, so it only ever holds versions the CPU
+/// can run.
+fn table(level: Level) -> Table {
+    let level = level.min(detected());
+    let mut t = SCALAR;
+    for (_, entries) in LEVELS.iter().filter(|l| l.0 <= level) {
+        for &(w, dot) in *entries {
+            if let Some(e) = t.iter_mut().find(|e| e.0 == w) {
+                e.2 = dot;
+            }
+        }
+    }
+    t
+}
+
+/// Picks the best implementation of each entry for this CPU, capped by `KILN_CPU_SIMD`.
+fn select() -> Table {
+    let (cpu, cap) = (detected(), env_cap());
+    let level = cap.map_or(cpu, |c| c.min(cpu));
+    log::info!("CPU dot products: {level:?} (CPU supports {cpu:?}, KILN_CPU_SIMD cap {cap:?})");
+    table(level)
 }
 
 /// Views whole blocks of `bytes` (alignment 1, so any offset works).
