@@ -1,8 +1,10 @@
 //! Causal grouped-query attention over a KV cache, with optional sliding window and soft-capping.
 //!
 //! Parallel over (token, query head); each task streams the visible keys once with an online
-//! softmax (running max m, sum l, output O rescaled when m grows), accumulating in f32 directly
-//! in its output row, so nothing is allocated per step. Invariant: only cache rows `0..pos+n`
+//! softmax over chunks of [`CHUNK`] keys (scores of a chunk, then running max m, sum l and
+//! output O rescaled once if the chunk raised m), accumulating in f32 directly in its output
+//! row, so nothing is allocated per step. The q·k dots and the weighted V sums are the
+//! cache element's own ([`KvElem::dot`], [`KvElem::axpy`]: F16C for f16 caches). Invariant: only cache rows `0..pos+n`
 //! are read, and of those only the keys the query sees (`j ≤ p`, `p − j < W`).
 
 use rayon::prelude::*;
@@ -16,19 +18,9 @@ use crate::graph::AttentionSpec;
 /// Lower bound of the running max: finite, so `m − s` never becomes `inf − inf`.
 const SENTINEL: f32 = f32::MIN;
 
-/// `Σ a_i·b_i` in f32 with eight independent partial sums (vectorisable; error ≈ (d/8 + 3)·u).
-#[inline]
-fn dot<E: KvElem>(a: &[f32], b: &[E]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y.load()).sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l].load();
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
+/// Keys scored per online-softmax update: the running max and sum are rescaled at most once per
+/// chunk instead of once per key, and the scores live on the stack.
+const CHUNK: usize = 64;
 
 /// `out (n, n_heads·head_dim) = attention(q, k, v)` for queries at positions `pos..pos+n` over
 /// caches `(n_kv_heads, ctx, head_dim)`.
@@ -51,24 +43,31 @@ pub fn attention<E: KvElem>(
         let qh = &q.row(t)[h * d..(h + 1) * d];
         let head = (h / group) * ctx * d;
         let (mut m, mut l) = (SENTINEL, 0f32);
+        let mut scores = [0f32; CHUNK];
         o.fill(0.0);
-        for j in lo..=p {
-            let row = head + j * d;
-            let mut s = spec.scale * dot(qh, &k[row..row + d]);
-            if let Some(c) = spec.softcap {
-                s = c * (s / c).tanh();
+        for start in (lo..=p).step_by(CHUNK) {
+            let keys = start..(start + CHUNK).min(p + 1);
+            let s = &mut scores[..keys.len()];
+            for (s, j) in s.iter_mut().zip(keys.clone()) {
+                let row = head + j * d;
+                *s = spec.scale * E::dot(qh, &k[row..row + d]);
+                if let Some(c) = spec.softcap {
+                    *s = c * (*s / c).tanh();
+                }
             }
-            let vj = &v[row..row + d];
-            if s > m {
+            let chunk_max = s.iter().fold(SENTINEL, |a, &b| a.max(b));
+            if chunk_max > m {
                 // New maximum: rescale what was accumulated under the old one.
-                let c = (m - s).exp();
-                l = l * c + 1.0;
-                o.iter_mut().zip(vj).for_each(|(x, y)| *x = *x * c + y.load());
-                m = s;
-            } else {
+                let c = (m - chunk_max).exp();
+                l *= c;
+                o.iter_mut().for_each(|x| *x *= c);
+                m = chunk_max;
+            }
+            for (&s, j) in s.iter().zip(keys) {
                 let w = (s - m).exp();
                 l += w;
-                o.iter_mut().zip(vj).for_each(|(x, y)| *x += w * y.load());
+                let row = head + j * d;
+                E::axpy(o, w, &v[row..row + d]);
             }
         }
         // A row with no visible key (l = 0) outputs zeros.

@@ -16,6 +16,32 @@ use crate::graph::{AttentionSpec, ElemType, Node, Op, Step, TensorId};
 pub trait KvElem: Copy + Send + Sync {
     fn load(self) -> f32;
     fn store(v: f32) -> Self;
+
+    /// `Σ q_i·k_i` in f32 with eight independent partial sums (error ≈ (d/8 + 3)·u).
+    #[inline]
+    fn dot(q: &[f32], k: &[Self]) -> f32 {
+        dot_lanes(q, k)
+    }
+
+    /// `o += w·v`.
+    #[inline]
+    fn axpy(o: &mut [f32], w: f32, v: &[Self]) {
+        o.iter_mut().zip(v).for_each(|(x, y)| *x += w * y.load());
+    }
+}
+
+/// The portable [`KvElem::dot`]: element i in lane i % 8, lanes reduced as a fixed tree.
+#[inline]
+fn dot_lanes<E: KvElem>(q: &[f32], k: &[E]) -> f32 {
+        let mut acc = [0f32; 8];
+        let (qc, kc) = (q.chunks_exact(8), k.chunks_exact(8));
+        let tail: f32 = qc.remainder().iter().zip(kc.remainder()).map(|(x, y)| x * y.load()).sum();
+        for (x, y) in qc.zip(kc) {
+            for l in 0..8 {
+                acc[l] += x[l] * y[l].load();
+            }
+        }
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 impl KvElem for f32 {
@@ -33,11 +59,80 @@ impl KvElem for f32 {
 impl KvElem for u16 {
     #[inline(always)]
     fn load(self) -> f32 {
-        f16::from_bits(self).to_f32()
+        super::dot::f16_to_f32(self)
     }
     #[inline(always)]
     fn store(v: f32) -> u16 {
         f16::from_f32(v).to_bits()
+    }
+    #[inline]
+    fn dot(q: &[f32], k: &[u16]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if f16c::available() && q.len() == k.len() && q.len() % 8 == 0 {
+            // SAFETY: the CPU has avx2, fma and f16c (checked once); the lengths match.
+            return unsafe { f16c::dot(q, k) };
+        }
+        dot_lanes(q, k)
+    }
+    #[inline]
+    fn axpy(o: &mut [f32], w: f32, v: &[u16]) {
+        #[cfg(target_arch = "x86_64")]
+        if f16c::available() && o.len() == v.len() && o.len() % 8 == 0 {
+            // SAFETY: as in `dot`.
+            return unsafe { f16c::axpy(o, w, v) };
+        }
+        o.iter_mut().zip(v).for_each(|(x, y)| *x += w * y.load());
+    }
+}
+
+/// F16C versions of the f16 cache's dot and axpy: 8 halves per `vcvtph2ps`. Their sums are
+/// formed like the portable ones (eight lanes, element i in lane i % 8, the same reduction
+/// tree), so the two give the same bits up to FMA's single rounding.
+#[cfg(target_arch = "x86_64")]
+mod f16c {
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    pub fn available() -> bool {
+        static YES: OnceLock<bool> = OnceLock::new();
+        *YES.get_or_init(|| {
+            is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+        })
+    }
+
+    /// Caller: avx2, fma and f16c present; `q.len() == k.len()`, a multiple of 8.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot(q: &[f32], k: &[u16]) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in q.chunks_exact(8).zip(k.chunks_exact(8)) {
+            // SAFETY: each chunk is 8 readable elements; loadu has no alignment requirement.
+            let (x, y) = unsafe {
+                (_mm256_loadu_ps(x.as_ptr()), _mm_loadu_si128(y.as_ptr().cast()))
+            };
+            acc = _mm256_fmadd_ps(x, _mm256_cvtph_ps(y), acc);
+        }
+        // Lanes (0+4, 1+5, 2+6, 3+7), then pairs, as the portable reduction.
+        let s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+        let mut lanes = [0f32; 4];
+        // SAFETY: `lanes` holds 4 f32.
+        unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), s) };
+        (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+    }
+
+    /// Caller: as for `dot`, with `o.len() == v.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy(o: &mut [f32], w: f32, v: &[u16]) {
+        let wv = _mm256_set1_ps(w);
+        for (x, y) in o.chunks_exact_mut(8).zip(v.chunks_exact(8)) {
+            // SAFETY: each chunk is 8 elements; unaligned loads and stores.
+            unsafe {
+                let y = _mm256_cvtph_ps(_mm_loadu_si128(y.as_ptr().cast()));
+                let r = _mm256_fmadd_ps(wv, y, _mm256_loadu_ps(x.as_ptr()));
+                _mm256_storeu_ps(x.as_mut_ptr(), r);
+            }
+        }
     }
 }
 

@@ -55,7 +55,7 @@ fn le_f16(b: &[u8]) -> f32 {
 /// the top of an f32's exponent and mantissa and multiplying by 2^112 rebiases the exponent
 /// (15 → 127) exactly, subnormals included; the all-ones exponent (∞, NaN) is mapped directly.
 #[inline(always)]
-pub(super) fn f16_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let (h, sign) = (u32::from(h), u32::from(h & 0x8000) << 16);
     let magnitude = (h & 0x7fff) << 13;
     let finite = f32::from_bits(magnitude) * f32::from_bits(0x7780_0000); // 2^112

@@ -43,6 +43,10 @@ mod x86_avx512;
 
 use std::sync::OnceLock;
 
+/// The exact, branch-free f16 decode (vectorises; `half`'s per-call feature check does not),
+/// for the f16 KV cache too.
+pub(super) use float::f16_to_f32;
+
 use crate::quant::{self, Block, DType};
 
 /// `Σ_i w[i]·a[i]` over `n` elements: `w` is one weight row of the weight type, `a` one
