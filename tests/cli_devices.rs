@@ -1,6 +1,11 @@
 //! `kiln devices` as a user runs it: the real binary lists the same adapters, in the same
 //! order, as `list_adapters()`, in text and JSON; with no adapter it says so in one line and
-//! still succeeds (the CPU backend works without one).
+//! still succeeds (the CPU backend works without one). And `--device` as a model-loading
+//! command takes it: an adapter picked by part of its name in any case, a name that matches
+//! nothing is one error line listing the adapters, and every load prints one stderr line
+//! naming the device (and the GPU tier) while stdout holds only the generated text.
+
+mod common;
 
 use std::process::{Command, Output};
 
@@ -79,4 +84,76 @@ fn no_adapter_is_one_line_and_success() {
     let json: Json =
         serde_json::from_str(&stdout(&kiln(&["devices", "--json"], &env))).expect("valid JSON");
     assert_eq!(json, serde_json::json!({ "adapters": [] }));
+}
+
+/// stderr lines that announce the device at load.
+fn device_lines(out: &Output) -> Vec<String> {
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines().filter(|l| l.starts_with("kiln: running on ")).map(str::to_string).collect()
+}
+
+/// `kiln generate` of two greedy tokens on `device`, with the small test model.
+fn generate_on(model: &std::path::Path, device: &str) -> Output {
+    let model = model.to_str().expect("a UTF-8 model path");
+    kiln(
+        &["generate", "-m", model, "--device", device, "-p", "Hello", "-n", "2", "--temp", "0"],
+        &[],
+    )
+}
+
+/// The first adapter, or `None` with a SKIP line (a failure under KILN_REQUIRE_GPU=1).
+fn first_adapter() -> Option<kiln::backend::wgpu::AdapterSummary> {
+    let a = kiln::backend::wgpu::list_adapters().into_iter().next();
+    if a.is_none() {
+        if std::env::var("KILN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+            panic!("KILN_REQUIRE_GPU=1 but no GPU adapter was found");
+        }
+        eprintln!("SKIP: no wgpu adapter");
+    }
+    a
+}
+
+#[test]
+fn device_name_picks_the_adapter_in_any_case() {
+    let (Some(model), Some(a)) = (common::model_path(common::SMOLLM2), first_adapter()) else {
+        return;
+    };
+    // A word of the adapter's own name, upper-cased: matching must ignore case.
+    let word = a.name.split_whitespace().next().expect("a named adapter").to_uppercase();
+    let out = generate_on(&model, &word);
+    let text = stdout(&out);
+    let want = format!("kiln: running on wgpu: {} ({}, tier {})", a.name, a.backend, a.tier);
+    assert_eq!(device_lines(&out), [want], "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!text.is_empty() && !text.contains("kiln:"), "stdout is the text alone: {text:?}");
+}
+
+#[test]
+fn cpu_load_prints_one_device_line_and_keeps_stdout_clean() {
+    let Some(model) = common::model_path(common::SMOLLM2) else { return };
+    let out = generate_on(&model, "cpu");
+    let text = stdout(&out);
+    let lines = device_lines(&out);
+    assert_eq!(lines.len(), 1, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(lines[0].starts_with("kiln: running on cpu ("), "{lines:?}");
+    assert!(!text.is_empty() && !text.contains("kiln:"), "stdout is the text alone: {text:?}");
+}
+
+#[test]
+fn unknown_device_name_is_one_error_listing_the_adapters() {
+    let Some(model) = common::model_path(common::SMOLLM2) else { return };
+    let out = generate_on(&model, "no-such-adapter");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(out.stdout.is_empty(), "nothing on stdout: {:?}", out.stdout);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("kiln: error: ")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {err}");
+    let adapters = kiln::backend::wgpu::list_adapters();
+    if adapters.is_empty() {
+        assert!(errors[0].contains("no GPU adapter"), "{err}");
+        return;
+    }
+    assert!(errors[0].contains("no adapter name contains \"no-such-adapter\""), "{err}");
+    for a in &adapters {
+        assert!(errors[0].contains(&format!("{}: {}", a.index, a.name)), "{a:?} unlisted: {err}");
+    }
 }

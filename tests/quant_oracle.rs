@@ -29,7 +29,7 @@ fn fixture(name: &str) -> Value {
 
 fn hex(s: &Value) -> Vec<u8> {
     let s = s.as_str().expect("hex field is a string");
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert!(s.len().is_multiple_of(2), "odd hex length");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))

@@ -2,7 +2,9 @@
 //!
 //! May use: `graph`, `quant`, `error`. Invariant: a backend executes a whole [`Plan`] per call
 //! (one submission on a GPU); per-op dispatch is private to each backend, whose `match` on
-//! [`Op`](crate::graph::Op) is exhaustive.
+//! [`Op`](crate::graph::Op) is exhaustive. [`inputs_typed`] is the one place that says which
+//! element type each operand of each op must have; a backend supplies only what differs (the
+//! weight types its kernels decode, its KV cache type).
 
 pub mod cpu;
 pub mod wgpu;
@@ -11,6 +13,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::graph::{ElemType, Graph, Op, ParamId, ParamTable, Plan, Step, TensorId};
+use crate::quant::DType;
 
 /// Handle of a graph prepared on a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,4 +92,44 @@ pub trait Backend: Send {
 
     /// Test aid: the raw bytes of a persistent tensor (KV caches after a step).
     fn read_param(&mut self, id: ParamId) -> Result<Vec<u8>>;
+}
+
+/// The element types a backend's kernels read, for [`Backend::supports`].
+pub(crate) struct KernelTypes<'a> {
+    /// Weight types that matmul and matmul_glu decode.
+    pub matmul: fn(DType) -> bool,
+    /// Table types that get_rows decodes.
+    pub get_rows: fn(DType) -> bool,
+    /// KV cache types that rope-into-cache, kv_write and attention read and write.
+    pub kv: &'a [ElemType],
+}
+
+/// Whether every operand of `op` in `graph` has a type `types` can read. Activations, biases,
+/// norm weights and RoPE tables are F32 and token ids U32 on every backend (the builder
+/// asserts as much; this also covers graphs built another way, e.g. with a file's dtypes).
+pub(crate) fn inputs_typed(graph: &Graph, op: &Op, types: &KernelTypes<'_>) -> bool {
+    let ty = |t: TensorId| graph.tensor(t).ty;
+    let f32s = |ts: &[TensorId]| ts.iter().all(|&t| ty(t) == ElemType::F32);
+    let weight = |t: &TensorId| matches!(ty(*t), ElemType::Float(dt) if (types.matmul)(dt));
+    let kv = |t: TensorId| types.kv.contains(&ty(t));
+    match op {
+        Op::GetRows { table, ids, .. } => {
+            matches!(ty(*table), ElemType::Float(dt) if (types.get_rows)(dt))
+                && ty(*ids) == ElemType::U32
+        }
+        Op::MatMul { weights, x, bias, residual } => {
+            weights.iter().all(weight)
+                && f32s(&[*x])
+                && bias.iter().chain(residual.iter()).all(|&t| ty(t) == ElemType::F32)
+        }
+        Op::MatMulGlu { gate, up, x, .. } => weight(gate) && weight(up) && f32s(&[*x]),
+        Op::RmsNorm { x, weight, residual, .. } => {
+            f32s(&[*x, *weight]) && residual.is_none_or(|r| ty(r) == ElemType::F32)
+        }
+        Op::Rope { x, table, cache, .. } => f32s(&[*x, *table]) && cache.is_none_or(kv),
+        Op::KvWrite { cache, src } => kv(*cache) && f32s(&[*src]),
+        Op::Attention { q, k, v, .. } => f32s(&[*q]) && kv(*k) && kv(*v),
+        Op::Glu { gate: a, up: b, .. } | Op::Add { a, b } | Op::Mul { a, b } => f32s(&[*a, *b]),
+        Op::Softmax { x } | Op::Scale { x, .. } | Op::Argmax { x } | Op::Copy { x } => f32s(&[*x]),
+    }
 }

@@ -1,5 +1,8 @@
 //! Flags shared by the commands that load a model (llama.cpp's names where one exists), model
-//! path resolution, the loading progress bar, and timings on stderr.
+//! path resolution, the loading progress bar, the device line, and timings on stderr.
+//!
+//! May use: `engine`, `exec`. Invariant: everything printed here goes to stderr, so stdout
+//! carries only a command's output (the generated text).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -29,9 +32,11 @@ pub struct ModelArgs {
     /// Most tokens evaluated per prefill step
     #[arg(short = 'b', long = "batch-size", default_value_t = 256)]
     pub batch: usize,
-    /// Device: auto (best real GPU, else CPU), cpu, gpu (best adapter, CPU-type included), or an
-    /// adapter index from `kiln devices`
-    #[arg(long, default_value = "auto")]
+    /// Device: auto (the best hardware GPU, else the CPU backend; CPU-type adapters such as
+    /// llvmpipe only when asked for), cpu, gpu (the best adapter, CPU-type included), an adapter
+    /// index from `kiln devices`, or part of an adapter's name from `kiln devices`, any case
+    /// (e.g. --device llvmpipe; the first match wins)
+    #[arg(long, default_value = "auto", value_name = "auto|cpu|gpu|N|NAME")]
     pub device: DeviceChoice,
     /// Capability tier for the GPU: f16+subgroups, f16, subgroups or f32 (default: the best the
     /// adapter offers)
@@ -47,7 +52,8 @@ pub struct ModelArgs {
     /// puts the output head there); the others run on the CPU
     #[arg(long = "n-gpu-layers", visible_alias = "ngl")]
     pub n_gpu_layers: Option<usize>,
-    /// Print the device, tier and model details while loading
+    /// Print model details and the offload plan while loading (the device and tier are always
+    /// printed, in one line on stderr)
     #[arg(short = 'v', long)]
     pub verbose: bool,
 }
@@ -90,7 +96,7 @@ impl ModelArgs {
             threads: self.threads,
             n_ctx: self.ctx,
             n_batch: self.batch.max(1),
-            wgpu: WgpuOptions { adapter: None, tier, max_binding_override: None },
+            wgpu: WgpuOptions { tier, ..WgpuOptions::default() },
             gpu_memory: self.gpu_memory,
             offload: self.offload,
             n_gpu_layers: self.n_gpu_layers,
@@ -119,12 +125,14 @@ impl ModelArgs {
         })
         .with_context(|| format!("loading {}", path.display()))?;
         bar.finish_and_clear();
+        // Always one line, so a user sees which device (and GPU tier) ran; stdout stays the
+        // command's output alone.
+        eprintln!("kiln: running on {}", engine.device_name());
         if self.verbose {
             let hp = &engine.model.hp;
             eprintln!(
-                "kiln: {} on {}: {} layers, dim {}, {} heads ({} KV), vocab {}, context {}, KV cache {}",
+                "kiln: {}: {} layers, dim {}, {} heads ({} KV), vocab {}, context {}, KV cache {}",
                 path.display(),
-                engine.device_name(),
                 hp.n_layers,
                 hp.dim,
                 hp.n_heads,

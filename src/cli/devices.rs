@@ -131,7 +131,9 @@ fn clean(s: &str) -> String {
 fn limit(bytes: u64) -> String {
     const UNITS: [(&str, u64); 4] =
         [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    if let Some((name, size)) = UNITS.iter().find(|(_, size)| bytes >= *size && bytes % size == 0) {
+    if let Some((name, size)) =
+        UNITS.iter().find(|(_, size)| bytes >= *size && bytes.is_multiple_of(*size))
+    {
         return format!("{} {name}", bytes / size);
     }
     match UNITS.iter().find(|(_, size)| bytes >= *size) {

@@ -1,4 +1,8 @@
-//! Which backend runs a model: `--device cpu | gpu | N`, and the default choice.
+//! Which backend runs a model: `--device auto | cpu | gpu | N | NAME`, and the default choice.
+//!
+//! May use: `backend`, `error`. Invariant: only the GPU-failed fallback of `Auto` prints (one
+//! stderr line, since the user asked for a GPU and did not get one); everything else is
+//! returned or logged, so the CLI owns what the user sees.
 
 use crate::backend::Backend;
 use crate::backend::cpu::CpuBackend;
@@ -17,6 +21,9 @@ pub enum DeviceChoice {
     Gpu,
     /// The wgpu backend on adapter N of `kiln devices`.
     Adapter(usize),
+    /// The wgpu backend on the first adapter (in `kiln devices` order) whose name contains
+    /// this text, compared case-insensitively (e.g. `llvmpipe`, `nvidia`).
+    Name(String),
 }
 
 impl std::str::FromStr for DeviceChoice {
@@ -26,10 +33,11 @@ impl std::str::FromStr for DeviceChoice {
             "auto" => Ok(DeviceChoice::Auto),
             "cpu" => Ok(DeviceChoice::Cpu),
             "gpu" => Ok(DeviceChoice::Gpu),
-            n => n
-                .parse()
-                .map(DeviceChoice::Adapter)
-                .map_err(|_| format!("expected cpu, gpu, auto or an adapter index, got {s:?}")),
+            "" => Err("expected auto, cpu, gpu, an adapter index or a name, got \"\"".into()),
+            n => Ok(match n.parse() {
+                Ok(i) => DeviceChoice::Adapter(i),
+                Err(_) => DeviceChoice::Name(s.trim().to_string()),
+            }),
         }
     }
 }
@@ -50,7 +58,7 @@ impl Device {
 
 /// Opens the backend for `choice`. `threads` sizes the CPU backend (0: all cores); `wgpu`
 /// carries the tier override and test knobs. With `Auto`, a machine whose only adapters are
-/// CPU-type (lavapipe, WARP) uses the CPU backend and says so once on stderr.
+/// CPU-type (lavapipe, WARP) uses the CPU backend (logged at info level).
 pub fn open_backend(choice: &DeviceChoice, threads: usize, wgpu: &WgpuOptions) -> Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu(Box::new(CpuBackend::new(threads)?))),
@@ -60,6 +68,11 @@ pub fn open_backend(choice: &DeviceChoice, threads: usize, wgpu: &WgpuOptions) -
         }
         DeviceChoice::Adapter(n) => {
             let opts = WgpuOptions { adapter: Some(n.to_string()), ..wgpu.clone() };
+            Ok(Device::Gpu(Box::new(WgpuBackend::new(&opts)?)))
+        }
+        // The adapter is matched (and a miss reported with the list) by the wgpu context.
+        DeviceChoice::Name(name) => {
+            let opts = WgpuOptions { adapter: Some(name.clone()), ..wgpu.clone() };
             Ok(Device::Gpu(Box::new(WgpuBackend::new(&opts)?)))
         }
         DeviceChoice::Auto => {
@@ -80,8 +93,8 @@ pub fn open_backend(choice: &DeviceChoice, threads: usize, wgpu: &WgpuOptions) -
                 }
                 None => {
                     if let Some(a) = adapters.first() {
-                        eprintln!(
-                            "kiln: the only GPU adapter is {} (a CPU-type device); using the CPU backend (--device gpu to use it anyway)",
+                        log::info!(
+                            "the only GPU adapter is {} (a CPU-type device); using the CPU backend (--device gpu to use it anyway)",
                             a.name
                         );
                     }

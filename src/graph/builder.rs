@@ -192,7 +192,11 @@ impl<'p> GraphBuilder<'p> {
     fn check_rope(&self, x: TensorId, table: TensorId, spec: RopeSpec) {
         let (_, cols) = self.expect_f32_2d(x, "rope x");
         assert_eq!(cols, (spec.n_heads * spec.head_dim) as usize, "rope x width");
-        assert!(spec.n_rot % 2 == 0 && spec.n_rot <= spec.head_dim, "bad n_rot {}", spec.n_rot);
+        assert!(
+            spec.n_rot.is_multiple_of(2) && spec.n_rot <= spec.head_dim,
+            "bad n_rot {}",
+            spec.n_rot
+        );
         let ts = self.shape(table);
         assert_eq!(ts.rank(), 3, "rope table must be (max_pos, n_rot/2, 2)");
         assert_eq!(ts.dims()[1..], [spec.n_rot as usize / 2, 2], "rope table shape {ts:?}");
@@ -266,7 +270,7 @@ impl<'p> GraphBuilder<'p> {
         let (n, cols) = self.expect_f32_2d(q, "attention q");
         assert_eq!(cols, (spec.n_heads * spec.head_dim) as usize, "attention q width");
         assert!(
-            spec.n_kv_heads > 0 && spec.n_heads % spec.n_kv_heads == 0,
+            spec.n_kv_heads > 0 && spec.n_heads.is_multiple_of(spec.n_kv_heads),
             "heads not grouped evenly"
         );
         self.check_cache(k, spec.n_kv_heads, spec.head_dim);

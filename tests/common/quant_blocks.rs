@@ -1,7 +1,8 @@
 //! Random raw quant blocks: random bytes for quants, high bits and packed scales, so every
 //! nibble value and scale bit is exercised, with the f16/f32 scale fields drawn from a sane
 //! range (magnitudes 2^-10..2^-4, either sign where the format allows; never NaN, Inf or
-//! subnormal). Field offsets from ggml-common.h (research/kernels-brief.md §1).
+//! subnormal). Field offsets from ggml-common.h (`block_*` structs), as summarised in the
+//! team's research notes (`../shared/research/kernels-brief.md` §1, outside this repository).
 
 use kiln::quant::DType;
 use rand::RngExt;

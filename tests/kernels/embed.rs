@@ -1,12 +1,16 @@
 //! GetRows vs kernels-ref's get_rows for every weight type: ids including 0, the last row and
-//! repeats; bit-exact at scale 1 where dequantization is exact (research/kernels-brief.md
-//! §6.3), one rounding where it adds a min; a fused scale; and tables split into row chunks.
+//! repeats; bit-exact at scale 1 where dequantization is exact (every `d·q` fits an f32
+//! significand; tol.rs EXACT), one rounding where it adds a min; a fused scale; tables split
+//! into row chunks (every type, ids on both sides of each chunk boundary); and real
+//! vocabularies (SmolLM2's 49152 rows, Gemma 3's 262144, which exceeds lavapipe's binding).
 
-use kiln::graph::{ElemType, GraphBuilder, ParamTable, Step};
+use kiln::graph::{
+    ElemType, GraphBuilder, HostBytes, ParamDesc, ParamInit, ParamTable, Shape, Step,
+};
 use kiln::quant::DType;
 
 use crate::common::{self, Input, tol};
-use crate::matmul::{SMALL_BINDING, TYPES, push_weight};
+use crate::matmul::{SMALL_BINDING, TYPES, chunked_shape, push_weight};
 
 /// Types whose weights are `d·q` (exact in f32) rather than `d·q + m` (one rounding).
 fn exact(dt: DType) -> bool {
@@ -85,6 +89,86 @@ fn tables_larger_than_a_binding_and_ids_past_the_end() {
             let what = format!("get_rows chunked n={n} on {}", tb.name);
             let want = &want[..n * cols];
             common::assert_close(&what, &out.outputs[0], want, &common::abs(want), tol::EXACT);
+        }
+    }
+}
+
+#[test]
+fn every_weight_type_in_row_chunks() {
+    for (i, &dt) in TYPES.iter().enumerate() {
+        let (vocab, cols) = chunked_shape(dt);
+        // Rows on both sides of every chunk boundary (store.rs: ⌊(binding − 8)/row_bytes⌋
+        // rows a chunk; the ids straddle that and its neighbours), the first, the last, repeats.
+        let row_bytes = dt.row_bytes(cols as u64).expect("whole blocks") as usize;
+        let per = (SMALL_BINDING as usize - 8) / row_bytes;
+        let mut ids: Vec<u32> = vec![0, (vocab - 1) as u32, 0];
+        for b in [per, 2 * per] {
+            ids.extend([b - 2, b - 1, b, b + 1].map(|r| r as u32));
+        }
+        let mut params = ParamTable::new();
+        let w = push_weight(&mut params, dt, vocab, cols, 800 + i as u64);
+        let want = kernels_ref::embed::get_rows(dt.name(), &w.bytes, cols, &ids);
+        let tol = if exact(dt) { tol::EXACT } else { tol::ONE_ROUNDING };
+        for tb in common::gpu_backends_small_binding(SMALL_BINDING) {
+            let mut g = GraphBuilder::new(&params);
+            let table = g.param(w.id);
+            let it = g.input("ids", &[ids.len()], ElemType::U32);
+            let y = g.get_rows(table, it, 1.0, "rows");
+            g.output(y);
+            let inputs = [(it, Input::U32(ids.clone()))];
+            let out = common::run(&tb, &params, g.build(), Step::default(), &inputs, &[y], &[]);
+            let what = format!("get_rows {dt} {vocab}x{cols} chunked on {}", tb.name);
+            common::assert_close(&what, &out.outputs[0], &want, &common::abs(&want), tol);
+        }
+    }
+}
+
+#[test]
+fn real_vocabularies() {
+    // (vocab, cols): SmolLM2's Q8_0 embedding, and Gemma 3's 262144 × 640 Q8_0 one (178 MB,
+    // over lavapipe's 128 MiB binding: row chunks at the adapter's real limit).
+    for (i, (vocab, cols)) in [(49_152usize, 576usize), (262_144, 640)].into_iter().enumerate() {
+        // Only the looked-up rows are decoded by the reference, so no f64 copy of the table.
+        let table = HostBytes::from_vec(common::quant_blocks::random_blocks(
+            DType::Q8_0,
+            vocab * cols,
+            900 + i as u64,
+        ));
+        let (bytes, row_bytes) = (table.as_slice(), table.len() / vocab);
+        let mut params = ParamTable::new();
+        let id = params.push(ParamDesc {
+            name: format!("token_embd {vocab}x{cols}"),
+            shape: Shape::new(&[vocab, cols]),
+            ty: ElemType::Float(DType::Q8_0),
+            init: ParamInit::Data(table.clone()),
+            layer: None,
+        });
+        // First, last, middle, repeated, and both sides of where the adapter's binding limit
+        // ends the first chunk (store.rs: ⌊(limit − 8)/row_bytes⌋ rows a chunk).
+        let mut ids: Vec<u32> = vec![0, (vocab - 1) as u32, (vocab / 2) as u32, 0, 1];
+        if let Some(a) = kiln::backend::wgpu::list_adapters().first() {
+            let per = (a.max_storage_binding.min(a.max_buffer_size) as usize - 8) / row_bytes;
+            if per < vocab {
+                ids.extend([per - 1, per].map(|r| r as u32));
+            }
+        }
+        let want: Vec<f64> = ids
+            .iter()
+            .flat_map(|&r| {
+                let row = &bytes[r as usize * row_bytes..][..row_bytes];
+                kernels_ref::embed::get_rows("Q8_0", row, cols, &[0])
+            })
+            .collect();
+        for tb in common::backends() {
+            let mut g = GraphBuilder::new(&params);
+            let table = g.param(id);
+            let it = g.input("ids", &[ids.len()], ElemType::U32);
+            let y = g.get_rows(table, it, 1.0, "rows");
+            g.output(y);
+            let inputs = [(it, Input::U32(ids.clone()))];
+            let out = common::run(&tb, &params, g.build(), Step::default(), &inputs, &[y], &[]);
+            let what = format!("get_rows Q8_0 {vocab}x{cols} on {}", tb.name);
+            common::assert_close(&what, &out.outputs[0], &want, &common::abs(&want), tol::EXACT);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! MatMul and MatMulGlu vs kernels-ref over the same raw blocks: every weight type through the
-//! decode (n ≤ 4) and prefill (n > 4) kernels, real model shapes, concatenated weights of mixed
-//! types with bias and residual, GLU fusion, strided views, row chunking and 2-D grids.
+//! decode (n ≤ 4) and prefill (n > 4) kernels, real model shapes (SmolLM2's 49152 × 576 LM
+//! head, Llama's 11008-wide FFN), concatenated weights of mixed types with bias and residual,
+//! strided views, row chunking of every weight type and 2-D grids.
 //!
 //! Tolerances measure each output against `Σ(|scaled| + |offset|)·|x|` from
 //! `quant::dequantize_parts` (the kernels sum a block's scale and min parts separately; for
@@ -149,16 +150,21 @@ fn every_weight_type_in_matvec_and_tiled_kernels() {
 
 #[test]
 fn real_model_shapes() {
-    // (type, rows, cols, token counts): SmolLM2-135M (Q4_1, dim 576, hidden 1536), Gemma 3
-    // 270M (dim 640, hidden 2048; Q5_0/Q8_0 where 640 is not whole K-quant blocks), and one
-    // 4096-wide row.
-    let cases: [(DType, usize, usize, &[usize]); 6] = [
+    // (type, rows, cols, token counts): SmolLM2-135M (Q4_1, dim 576, hidden 1536; its LM head
+    // is the tied Q8_0 embedding, 49152 × 576), Gemma 3 270M (dim 640, hidden 2048; Q5_0/Q8_0
+    // where 640 is not whole K-quant blocks), one 4096-wide row, and Llama-2-7B's FFN
+    // (hidden 11008: gate/up rows, down cols), with 256 and 64 of its other dimension so a
+    // case stays within seconds on lavapipe.
+    let cases: [(DType, usize, usize, &[usize]); 9] = [
         (DType::Q4_1, 576, 576, &[1]),
         (DType::Q4_1, 1536, 576, &[3]),
         (DType::Q4_1, 576, 1536, &[33]),
+        (DType::Q8_0, 49152, 576, &[1, 5]),
         (DType::Q5_0, 2048, 640, &[1, 7]),
         (DType::Q6_K, 640, 2048, &[1, 5]),
         (DType::Q4_K, 64, 4096, &[1, 33]),
+        (DType::Q4_K, 11008, 256, &[1, 5]),
+        (DType::Q6_K, 64, 11008, &[1, 5]),
     ];
     for (i, &(dt, rows, cols, ns)) in cases.iter().enumerate() {
         let mut params = ParamTable::new();
@@ -251,6 +257,37 @@ fn concatenated_weights_of_mixed_types_with_bias_and_residual_views() {
 
 /// Storage bindings this small split the test weights into several row chunks.
 pub const SMALL_BINDING: u64 = 64 << 10;
+
+/// `(rows, cols)` of a `dt` matrix of about 2⅓ small bindings of bytes, so it splits into at
+/// least three row chunks, the last one partial. Rows are 2-byte-misaligned for the 2-byte
+/// aligned types (odd block counts; 257 floats). The arena of up to 8 tokens of x and y stays
+/// under 48 KiB, so it fits the small binding too.
+pub fn chunked_shape(dt: DType) -> (usize, usize) {
+    let cols = match dt.block_size() {
+        1 => 257,
+        32 => 15 * 32,
+        _ => 3 * 256,
+    };
+    let row_bytes = dt.row_bytes(cols as u64).expect("whole blocks") as usize;
+    let per_binding = SMALL_BINDING as usize / row_bytes;
+    let rows = 2 * per_binding + per_binding / 3 + 1;
+    assert!(rows * row_bytes > 2 * SMALL_BINDING as usize && rows * 8 * 4 < 20 << 10);
+    (rows, cols)
+}
+
+#[test]
+fn every_weight_type_in_row_chunks() {
+    let small = common::gpu_backends_small_binding(SMALL_BINDING);
+    for (i, &dt) in TYPES.iter().enumerate() {
+        let (rows, cols) = chunked_shape(dt);
+        let mut params = ParamTable::new();
+        let w = push_weight(&mut params, dt, rows, cols, 4000 + i as u64);
+        for tb in &small {
+            // Decode (matvec) and prefill (tiled) kernels, each dispatch over several chunks.
+            check_plain(tb, &params, &w, &[1, 7], 4100 + 10 * i as u64);
+        }
+    }
+}
 
 #[test]
 fn weights_larger_than_a_binding_run_as_row_chunks() {

@@ -1,6 +1,7 @@
 //! MatMulGlu vs kernels-ref's swiglu/geglu over the two reference products: fused (gate and up
 //! of one type), unfused (mixed types: gate pass, then up turning it into act(gate)·up), both
-//! activations, x as a strided view, and weights split into row chunks.
+//! activations, x as a strided view, Llama's 11008 hidden rows, and weights split into row
+//! chunks (every weight type fused, and a mixed-type pair).
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use kiln::graph::{ElemType, GluAct, GraphBuilder, ParamTable, Step};
 use kiln::quant::DType;
 
 use crate::common::{self, Input, TestBackend, tol};
-use crate::matmul::{SMALL_BINDING, push_weight};
+use crate::matmul::{SMALL_BINDING, TYPES, chunked_shape, push_weight};
 
 #[allow(clippy::too_many_arguments)]
 fn check_glu(
@@ -63,6 +64,8 @@ fn fused_swiglu_and_geglu() {
     check_glu(&all, DType::Q4_K, DType::Q4_K, 75, 512, GluAct::Silu, &[1, 33], 500);
     // Gemma 3's FFN shape and activation.
     check_glu(&all, DType::Q8_0, DType::Q8_0, 2048, 640, GluAct::GeluTanh, &[1, 7], 510);
+    // Llama-2-7B's hidden_dim of 11008 rows (over 256 of its 4096 cols, to stay quick).
+    check_glu(&all, DType::Q4_K, DType::Q4_K, 11008, 256, GluAct::Silu, &[1, 5], 515);
 }
 
 #[test]
@@ -79,4 +82,14 @@ fn glu_weights_larger_than_a_binding() {
     check_glu(&small, DType::Q4_K, DType::Q4_K, 400, 512, GluAct::Silu, &[1, 7], 530);
     // Gate in Q4_K chunks, up in Q8_0 chunks of 120 rows: the unfused path, chunk by chunk.
     check_glu(&small, DType::Q4_K, DType::Q8_0, 400, 512, GluAct::GeluTanh, &[2, 9], 540);
+}
+
+#[test]
+fn every_weight_type_fused_in_row_chunks() {
+    let small = common::gpu_backends_small_binding(SMALL_BINDING);
+    for (i, &dt) in TYPES.iter().enumerate() {
+        // Gate and up of one type chunk alike: one fused dispatch per chunk.
+        let (rows, cols) = chunked_shape(dt);
+        check_glu(&small, dt, dt, rows, cols, GluAct::Silu, &[1, 7], 550 + 10 * i as u64);
+    }
 }

@@ -107,8 +107,8 @@ impl Backend for CpuBackend {
         format!("cpu ({} threads)", self.threads)
     }
 
-    fn supports(&self, _graph: &Graph, op: &Op) -> bool {
-        kernels::supports(op)
+    fn supports(&self, graph: &Graph, op: &Op) -> bool {
+        kernels::supports(graph, op)
     }
 
     fn load_params(&mut self, params: &ParamTable, ids: &[ParamId]) -> Result<()> {
@@ -135,10 +135,13 @@ impl Backend for CpuBackend {
     fn prepare(&mut self, graph: Arc<Graph>, plan: Arc<Plan>) -> Result<GraphHandle> {
         for &ni in &plan.order {
             let op = &graph.nodes[ni as usize].op;
-            if !kernels::supports(op) {
+            if !kernels::supports(&graph, op) {
+                let types: Vec<String> =
+                    op.inputs().iter().map(|&t| graph.tensor(t).ty.to_string()).collect();
                 return Err(Error::Device(format!(
-                    "{} is not supported on the CPU backend",
-                    op.name()
+                    "{} on operands of types [{}] is not supported on the CPU backend",
+                    op.name(),
+                    types.join(", ")
                 )));
             }
         }

@@ -20,7 +20,7 @@ impl CpuParam {
     /// Uses `bytes` in place when 4-byte aligned, else copies them into aligned storage.
     pub fn from_host(bytes: &HostBytes) -> CpuParam {
         let s = bytes.as_slice();
-        if (s.as_ptr() as usize) % 4 == 0 {
+        if (s.as_ptr() as usize).is_multiple_of(4) {
             return CpuParam::Host(bytes.clone());
         }
         let mut words = vec![0u32; s.len().div_ceil(4)];

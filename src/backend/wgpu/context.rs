@@ -1,6 +1,6 @@
 //! The wgpu device kiln computes on: adapter choice, the limits and features requested, the
-//! capability tier, and turning wgpu's errors (validation, out-of-memory, device loss) into
-//! `Err` values instead of panics.
+//! capability tier, and the sink that collects wgpu's errors (validation, out-of-memory,
+//! device loss) so wait.rs can return them as `Err` values instead of panics.
 
 use std::sync::{Arc, Mutex};
 
@@ -58,6 +58,9 @@ pub struct WgpuOptions {
     /// Pretend the adapter binds at most this many bytes per storage binding (tests use a
     /// tiny value to exercise the row chunking of large tensors).
     pub max_binding_override: Option<u64>,
+    /// Longest wait for the device before an operation fails with `Error::Device`; `None`:
+    /// `KILN_GPU_TIMEOUT_SECS` seconds, else 60 (wait.rs).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// An adapter as kiln sees it.
@@ -167,11 +170,12 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
     adapters(&instance()).iter().enumerate().map(|(i, a)| summary(i, a)).collect()
 }
 
-/// Errors wgpu reported outside an error scope, and whether the device is gone.
+/// Errors wgpu reported outside an error scope, and whether the device is gone (read by
+/// wait.rs).
 #[derive(Default)]
-struct ErrorSink {
-    errors: Vec<String>,
-    lost: Option<String>,
+pub(super) struct ErrorSink {
+    pub(super) errors: Vec<String>,
+    pub(super) lost: Option<String>,
 }
 
 /// An open device with the facts kernels and planners need.
@@ -185,31 +189,47 @@ pub struct Context {
     pub max_binding: u64,
     /// The device has `TIMESTAMP_QUERY` enabled (kernel timing in benchmarks).
     pub timestamps: bool,
-    sink: Arc<Mutex<ErrorSink>>,
+    /// How long one wait for the device may take (wait.rs).
+    pub(super) timeout: std::time::Duration,
+    pub(super) sink: Arc<Mutex<ErrorSink>>,
 }
 
 impl Context {
     /// Opens the adapter chosen by `opts`.
     pub fn new(opts: &WgpuOptions) -> Result<Context> {
+        let timeout = match opts.timeout {
+            Some(t) => t,
+            None => super::wait::timeout_from_env()?,
+        };
         let inst = instance();
         let list = adapters(&inst);
         if list.is_empty() {
             return Err(Error::Device("no GPU adapter with compute shaders found".into()));
         }
+        // What `kiln devices` lists, for errors naming a missing adapter.
+        let known = || {
+            let names: Vec<String> = list
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("{i}: {} ({:?})", a.get_info().name, a.get_info().backend))
+                .collect();
+            format!("the adapters are {}", names.join(", "))
+        };
         let index = match &opts.adapter {
             None => 0,
-            Some(sel) => match sel.parse::<usize>() {
+            Some(sel) => match sel.trim().parse::<usize>() {
                 Ok(i) if i < list.len() => i,
                 Ok(i) => {
-                    return Err(Error::Device(format!(
-                        "adapter {i} does not exist ({} found)",
-                        list.len()
-                    )));
+                    return Err(Error::Device(format!("there is no adapter {i}; {}", known())));
                 }
-                Err(_) => list
-                    .iter()
-                    .position(|a| a.get_info().name.to_lowercase().contains(&sel.to_lowercase()))
-                    .ok_or_else(|| Error::Device(format!("no adapter name contains {sel:?}")))?,
+                Err(_) => {
+                    let want = sel.trim().to_lowercase();
+                    list.iter()
+                        .position(|a| a.get_info().name.to_lowercase().contains(&want))
+                        .ok_or_else(|| {
+                            Error::Device(format!("no adapter name contains {sel:?}; {}", known()))
+                        })?
+                }
             },
         };
         let adapter = &list[index];
@@ -279,46 +299,16 @@ impl Context {
             .unwrap_or(u64::MAX)
             .min(limits.max_storage_buffer_binding_size)
             .min(limits.max_buffer_size);
-        Ok(Context { device, queue, adapter: summary, tier, limits, max_binding, timestamps, sink })
-    }
-
-    /// Returns the first error wgpu reported outside a scope since the last check, or the
-    /// device loss, as an `Err` naming `what` was being done.
-    pub fn check(&self, what: &str) -> Result<()> {
-        let mut g = self.sink.lock().map_err(|_| Error::Device("error sink poisoned".into()))?;
-        if let Some(lost) = &g.lost {
-            return Err(Error::Device(format!("device lost during {what}: {lost}")));
-        }
-        if !g.errors.is_empty() {
-            let all = std::mem::take(&mut g.errors).join("; ");
-            return Err(Error::Device(format!("{what}: {all}")));
-        }
-        Ok(())
-    }
-
-    /// Runs `f` inside validation and out-of-memory error scopes and returns its value, or the
-    /// error wgpu raised, with `what` for context.
-    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let out = f();
-        let v = pollster::block_on(val.pop());
-        let o = pollster::block_on(oom.pop());
-        if let Some(e) = o {
-            return Err(Error::OutOfMemory(format!("{what}: {e}")));
-        }
-        if let Some(e) = v {
-            return Err(Error::Device(format!("{what}: {e}")));
-        }
-        self.check(what)?;
-        Ok(out)
-    }
-
-    /// Waits for all submitted work, turning a device loss into an `Err`.
-    pub fn wait(&self, what: &str) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Device(format!("{what}: {e}")))?;
-        self.check(what)
+        Ok(Context {
+            device,
+            queue,
+            adapter: summary,
+            tier,
+            limits,
+            max_binding,
+            timestamps,
+            timeout,
+            sink,
+        })
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Per execution: one command encoder, one compute pass, one submit. Pipelines, uniforms and
 //! bind groups are made when a graph is prepared (prepare.rs); weights are uploaded once, still
-//! quantized (store.rs). Files: context.rs (device, tier, errors), shaders.rs (WGSL assembly),
-//! pipelines.rs (cache), store.rs (persistent tensors), prepare.rs (dispatch building),
-//! kernels/ (one file per kernel family).
+//! quantized (store.rs). Files: context.rs (device, tier), wait.rs (bounded waits, errors as
+//! `Err`), shaders.rs (WGSL assembly), pipelines.rs (cache), store.rs (persistent tensors),
+//! prepare.rs (dispatch building), kernels/ (one file per kernel family).
 
 mod context;
 mod kernels;
@@ -13,6 +13,7 @@ mod prepare;
 mod profile;
 mod shaders;
 mod store;
+mod wait;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 pub use context::{AdapterSummary, Tier, WgpuOptions, list_adapters};
 pub use pipelines::Constants;
 pub use shaders::ShaderSource;
+pub use wait::{DEFAULT_TIMEOUT, TIMEOUT_ENV};
 
 /// Every WGSL file, by path under `shaders/`.
 pub fn shader_files() -> &'static [(&'static str, &'static str)] {
@@ -212,8 +214,8 @@ impl Backend for WgpuBackend {
         )
     }
 
-    fn supports(&self, _graph: &Graph, op: &Op) -> bool {
-        kernels::supports(op)
+    fn supports(&self, graph: &Graph, op: &Op) -> bool {
+        kernels::supports(graph, op, self.cx.tier)
     }
 
     fn load_params(&mut self, params: &ParamTable, ids: &[ParamId]) -> Result<()> {
@@ -230,6 +232,17 @@ impl Backend for WgpuBackend {
         };
         let mut specs = Vec::new();
         for &ni in &plan.order {
+            let op = &graph.nodes[ni as usize].op;
+            if !kernels::supports(&graph, op, self.cx.tier) {
+                let types: Vec<String> =
+                    op.inputs().iter().map(|&t| graph.tensor(t).ty.to_string()).collect();
+                return Err(Error::Device(format!(
+                    "{} on operands of types [{}] is not supported on wgpu in tier {}",
+                    op.name(),
+                    types.join(", "),
+                    self.cx.tier
+                )));
+            }
             specs.extend(kernels::node_dispatches(&mut k, &graph.nodes[ni as usize])?);
         }
         let scratch = k.scratch_bytes;

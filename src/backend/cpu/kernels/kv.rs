@@ -33,15 +33,15 @@ pub trait KvElem: Copy + Send + Sync {
 /// The portable [`KvElem::dot`]: element i in lane i % 8, lanes reduced as a fixed tree.
 #[inline]
 fn dot_lanes<E: KvElem>(q: &[f32], k: &[E]) -> f32 {
-        let mut acc = [0f32; 8];
-        let (qc, kc) = (q.chunks_exact(8), k.chunks_exact(8));
-        let tail: f32 = qc.remainder().iter().zip(kc.remainder()).map(|(x, y)| x * y.load()).sum();
-        for (x, y) in qc.zip(kc) {
-            for l in 0..8 {
-                acc[l] += x[l] * y[l].load();
-            }
+    let mut acc = [0f32; 8];
+    let (qc, kc) = (q.chunks_exact(8), k.chunks_exact(8));
+    let tail: f32 = qc.remainder().iter().zip(kc.remainder()).map(|(x, y)| x * y.load()).sum();
+    for (x, y) in qc.zip(kc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l].load();
         }
-        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 impl KvElem for f32 {
@@ -68,7 +68,7 @@ impl KvElem for u16 {
     #[inline]
     fn dot(q: &[f32], k: &[u16]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if f16c::available() && q.len() == k.len() && q.len() % 8 == 0 {
+        if f16c::available() && q.len() == k.len() && q.len().is_multiple_of(8) {
             // SAFETY: the CPU has avx2, fma and f16c (checked once); the lengths match.
             return unsafe { f16c::dot(q, k) };
         }
@@ -77,7 +77,7 @@ impl KvElem for u16 {
     #[inline]
     fn axpy(o: &mut [f32], w: f32, v: &[u16]) {
         #[cfg(target_arch = "x86_64")]
-        if f16c::available() && o.len() == v.len() && o.len() % 8 == 0 {
+        if f16c::available() && o.len() == v.len() && o.len().is_multiple_of(8) {
             // SAFETY: as in `dot`.
             return unsafe { f16c::axpy(o, w, v) };
         }
@@ -108,9 +108,8 @@ mod f16c {
         let mut acc = _mm256_setzero_ps();
         for (x, y) in q.chunks_exact(8).zip(k.chunks_exact(8)) {
             // SAFETY: each chunk is 8 readable elements; loadu has no alignment requirement.
-            let (x, y) = unsafe {
-                (_mm256_loadu_ps(x.as_ptr()), _mm_loadu_si128(y.as_ptr().cast()))
-            };
+            let (x, y) =
+                unsafe { (_mm256_loadu_ps(x.as_ptr()), _mm_loadu_si128(y.as_ptr().cast())) };
             acc = _mm256_fmadd_ps(x, _mm256_cvtph_ps(y), acc);
         }
         // Lanes (0+4, 1+5, 2+6, 3+7), then pairs, as the portable reduction.

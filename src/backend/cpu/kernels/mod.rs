@@ -19,17 +19,26 @@ pub use matmul::Scratch;
 use std::collections::HashMap;
 
 use super::tensors::{CpuParam, Io, Out};
+use crate::backend::{KernelTypes, inputs_typed};
 use crate::error::{Error, Result};
-use crate::graph::{Buf, Graph, Node, Op, ParamId, Plan, Step};
+use crate::graph::{Buf, ElemType, Graph, Node, Op, ParamId, Plan, Step};
 
 /// See [`super::activation_type`].
 pub fn activation_type(w: crate::quant::DType) -> Option<crate::quant::DType> {
     dot::kernel(w).map(|k| k.act)
 }
 
-/// Whether the CPU backend implements `op`.
-pub fn supports(op: &Op) -> bool {
-    match op {
+/// The element types the CPU kernels read: matmul weights with a dot kernel (`dot::kernel`),
+/// get_rows tables of any type `quant::dequantize` decodes, KV caches of F32 or F16 (kv.rs).
+const TYPES: KernelTypes<'static> = KernelTypes {
+    matmul: |dt| dot::kernel(dt).is_some(),
+    get_rows: |_| true,
+    kv: &[ElemType::F32, ElemType::F16],
+};
+
+/// Whether the CPU backend implements `op` as it appears in `graph`, operand types included.
+pub fn supports(graph: &Graph, op: &Op) -> bool {
+    let op_ok = match op {
         Op::Add { .. }
         | Op::Mul { .. }
         | Op::Scale { .. }
@@ -44,7 +53,8 @@ pub fn supports(op: &Op) -> bool {
         | Op::Glu { .. }
         | Op::Softmax { .. }
         | Op::Argmax { .. } => true,
-    }
+    };
+    op_ok && inputs_typed(graph, op, &TYPES)
 }
 
 /// Runs one node: splits the arena around its output, then dispatches on the op.

@@ -90,7 +90,7 @@ pub fn catalog() -> Vec<(ShaderSource, Constants)> {
 /// Whether the wgpu kernel handles this shape: vec4 loads need D % 4 = 0, and one row of Q
 /// must fit the tile (D ≤ 4·WG).
 pub fn supports(spec: &AttentionSpec) -> bool {
-    spec.head_dim % 4 == 0 && spec.head_dim > 0 && spec.head_dim <= 4 * WG
+    spec.head_dim.is_multiple_of(4) && spec.head_dim > 0 && spec.head_dim <= 4 * WG
 }
 
 /// `(splits, keys per split)` for a key range of `range` keys (≥ 1 split, none empty).

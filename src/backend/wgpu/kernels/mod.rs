@@ -14,9 +14,11 @@ mod softmax;
 
 use bytemuck::Pod;
 
+use super::context::Tier;
 use super::prepare::{DispatchSpec, KernelCtx, Res};
+use crate::backend::{KernelTypes, inputs_typed};
 use crate::error::{Error, Result};
-use crate::graph::{Buf, Node, Op, TensorId};
+use crate::graph::{Buf, ElemType, Graph, Node, Op, TensorId};
 
 /// The `Params` uniform of a dispatch.
 pub(crate) fn params<T: Pod>(p: &T) -> Res {
@@ -39,9 +41,11 @@ impl KernelCtx<'_> {
     }
 }
 
-/// Whether the wgpu backend implements `op`.
-pub fn supports(op: &Op) -> bool {
-    match op {
+/// Whether the wgpu backend implements `op` as it appears in `graph` in capability tier
+/// `tier`: the op (attention only for head dims the kernel tiles), weights and tables of a
+/// type with a WGSL decoder ([`quant::WEIGHT_TYPES`]), KV caches of the tier's type (rope.rs).
+pub fn supports(graph: &Graph, op: &Op, tier: Tier) -> bool {
+    let op_ok = match op {
         Op::Add { .. }
         | Op::Mul { .. }
         | Op::Scale { .. }
@@ -56,7 +60,11 @@ pub fn supports(op: &Op) -> bool {
         | Op::Rope { .. }
         | Op::KvWrite { .. } => true,
         Op::Attention { spec, .. } => attention::supports(spec),
-    }
+    };
+    let decodes = |dt| quant::WEIGHT_TYPES.iter().any(|(t, _)| *t == dt);
+    let kv = [if tier.f16 { ElemType::F16 } else { ElemType::F32 }];
+    let types = KernelTypes { matmul: decodes, get_rows: decodes, kv: &kv };
+    op_ok && inputs_typed(graph, op, &types)
 }
 
 /// The dispatches computing `node`.
