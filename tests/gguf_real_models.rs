@@ -1,6 +1,7 @@
 //! kiln's GGUF reader agrees with an independent one (ggml-org's gguf-py `GGUFReader`) on the
 //! two real test models: header counts, layout, selected metadata, and every tensor's name,
-//! type, shape, byte size and offset. Fixtures: tests/fixtures/gguf_directory_*.json, made by
+//! type, shape, byte size and offset, through the library and through `kiln inspect --json`.
+//! Fixtures: tests/fixtures/gguf_directory_*.json, made by
 //! tools/gguf_directory.py (command and gguf version recorded inside).
 //!
 //! Models are found in $KILN_MODELS or <repo>/models; a missing model skips the test with a
@@ -147,4 +148,55 @@ fn real_model_typed_getters() {
     assert!(f.get_string_lossy("tokenizer.chat_template").unwrap().contains("im_start"));
     let emb = f.tensor("token_embd.weight").expect("embedding");
     assert_eq!((emb.cols(), emb.rows()), (576, 49152));
+}
+
+/// `kiln inspect --json` as a user runs it agrees with gguf-py on the real model: header
+/// counts, layout, and every tensor's name, type, shape, byte size and offset.
+fn check_inspect(file: &str, name: &str) {
+    let Some(path) = model_path(file) else { return };
+    let want = fixture(name);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("inspect")
+        .arg(&path)
+        .arg("--json")
+        .output()
+        .expect("run kiln inspect");
+    assert!(out.status.success(), "kiln inspect: {}", String::from_utf8_lossy(&out.stderr));
+    let got: Json = serde_json::from_slice(&out.stdout).expect("kiln inspect --json is JSON");
+    for (k, w) in [
+        ("version", "version"),
+        ("file_size", "file_size"),
+        ("n_kv", "kv_count"),
+        ("n_tensors", "tensor_count"),
+        ("alignment", "alignment"),
+        ("data_offset", "data_offset"),
+    ] {
+        assert_eq!(u(&got[k]), u(&want[w]), "{k}");
+    }
+    let (gt, wt) =
+        (got["tensors"].as_array().expect("tensors"), want["tensors"].as_array().unwrap());
+    assert_eq!(gt.len(), wt.len(), "tensor count");
+    for (g, w) in gt.iter().zip(wt) {
+        let name = w["name"].as_str().expect("fixture: name");
+        assert_eq!(g["name"], w["name"], "tensor order");
+        assert_eq!(g["type"], w["type"], "{name} type");
+        assert_eq!(g["shape"], w["shape"], "{name} shape");
+        assert_eq!(u(&g["bytes"]), u(&w["n_bytes"]), "{name} bytes");
+        assert_eq!(u(&g["offset"]), u(&w["offset"]), "{name} offset");
+    }
+    let total: u64 = wt.iter().map(|w| u(&w["n_bytes"])).sum();
+    assert_eq!(u(&got["tensor_bytes"]), total, "tensor bytes");
+    let by_type: u64 =
+        got["totals_by_type"].as_array().expect("totals").iter().map(|t| u(&t["bytes"])).sum();
+    assert_eq!(by_type, total, "totals by type add up");
+}
+
+#[test]
+fn smollm2_inspect_json_matches_gguf_py() {
+    check_inspect("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2");
+}
+
+#[test]
+fn gemma3_inspect_json_matches_gguf_py() {
+    check_inspect("gemma-3-270m-q4_k_m.gguf", "gemma3");
 }
