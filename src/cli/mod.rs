@@ -5,6 +5,7 @@
 //! line on stderr and exits with code 1; a closed stdout (`kiln inspect x | head -1`) ends the
 //! command quietly; nothing here panics on user input.
 
+mod bench;
 mod chat;
 mod common;
 mod devices;
@@ -41,6 +42,8 @@ pub enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Print the token ids of a text (`--ids` for a list like llama-tokenize's).
     Tokenize(tokenize::TokenizeArgs),
+    /// Measure prompt processing and generation speed, in llama-bench's table and fields.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the process arguments, runs the command, and turns its outcome into an exit code.
@@ -67,6 +70,7 @@ pub fn run() -> ExitCode {
         Command::Tokenize(args) => tokenize::run(args),
         Command::Chat(args) => chat::run(args),
         Command::Perplexity(args) => perplexity::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

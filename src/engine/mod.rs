@@ -18,6 +18,7 @@ use crate::gguf::GgufFile;
 use crate::graph::{Step, TensorId};
 use crate::model::{LoadOptions, Model, Outputs};
 
+mod bench;
 mod chat;
 mod generate;
 mod offload;
@@ -26,7 +27,8 @@ mod perplexity;
 pub use crate::backend::wgpu::{Tier, WgpuOptions};
 pub use crate::sample::{Sampler, SamplerParams};
 pub use crate::tokenizer::Tokenizer;
-pub use crate::tokenizer::chat::{ChatTemplate, Message};
+pub use crate::tokenizer::chat::{ChatTemplate, Message, strftime_now};
+pub use bench::{BenchSamples, BenchTest};
 pub use generate::{Generated, StopReason};
 pub use perplexity::Perplexity;
 
@@ -175,6 +177,11 @@ impl Engine {
         let mut v = self.exec.profile();
         v.sort_by_key(|k| std::cmp::Reverse(k.total));
         v
+    }
+
+    /// Most tokens evaluated per step (prompts are split into batches of this size).
+    pub fn n_batch(&self) -> usize {
+        self.n_batch
     }
 
     /// Tokens currently in the KV cache.

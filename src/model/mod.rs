@@ -213,10 +213,44 @@ impl Model {
         self.params.set_state_type(l.v_cache, ty);
     }
 
+    /// Weight bytes one decode step reads from memory: every weight once, except the embedding
+    /// table, of which only one row is read unless it is also the LM head (tied). The KV cache
+    /// and the RoPE tables (one row per position) are not counted.
+    pub fn weight_bytes_per_token(&self) -> u64 {
+        let embd = self.params.get(self.tok_embd);
+        let mut total: u64 = self
+            .params
+            .iter()
+            .filter(|&(id, p)| is_weight(p) && id != self.tok_embd)
+            .map(|(_, p)| p.n_bytes() as u64)
+            .sum();
+        total += if self.output == self.tok_embd {
+            embd.n_bytes() as u64
+        } else {
+            (embd.n_bytes() / embd.shape.rows().max(1)) as u64
+        };
+        total
+    }
+
+    /// Weight elements (the model's parameter count, the embedding table counted once).
+    pub fn n_weights(&self) -> u64 {
+        self.params
+            .iter()
+            .filter(|(_, p)| is_weight(p))
+            .map(|(_, p)| p.shape.n_elements() as u64)
+            .sum()
+    }
+
     /// Every KV-cache tensor (state to keep on the device that runs its layer).
     pub fn kv_params(&self) -> Vec<ParamId> {
         self.layers.iter().flat_map(|l| [l.k_cache, l.v_cache]).collect()
     }
+}
+
+/// A tensor from the file (or derived from one, like qwen2's joined biases), not state or a
+/// RoPE table.
+fn is_weight(p: &ParamDesc) -> bool {
+    matches!(p.init, ParamInit::Data(_)) && !p.name.starts_with("rope_table.")
 }
 
 /// Loads the weights of layer `il`; cache and table ids are filled in by the caller.

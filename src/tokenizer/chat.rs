@@ -22,6 +22,8 @@
 mod pyjson;
 mod python;
 mod strftime;
+
+pub use strftime::strftime_now;
 #[cfg(test)]
 mod tests;
 

@@ -72,7 +72,9 @@ impl Civil {
     }
 }
 
-pub(super) fn strftime_now(format: &str) -> Result<String, Error> {
+/// The current UTC time formatted with `format` (templates' `strftime_now`, and timestamps
+/// elsewhere, e.g. `kiln bench`'s `test_time`).
+pub fn strftime_now(format: &str) -> Result<String, Error> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -96,7 +98,7 @@ pub(super) fn strftime(format: &str, t: &Civil) -> Result<String, Error> {
         let num = |n: u32, width: usize| {
             if pad { format!("{n:0width$}") } else { n.to_string() }
         };
-        let hour12 = if t.hour % 12 == 0 { 12 } else { t.hour % 12 };
+        let hour12 = if t.hour.is_multiple_of(12) { 12 } else { t.hour % 12 };
         let text = match code {
             Some('Y') => t.year.to_string(),
             Some('y') => num(t.year.rem_euclid(100) as u32, 2),
