@@ -34,6 +34,8 @@ import urllib.error
 import urllib.request
 
 N_PREDICT = 32
+# Top logits the server reports per step: the margins, and the spread between schedules.
+N_PROBS = 8
 THREADS = 2
 
 # Plain-completion prompts (no chat template). Chosen to cover prose, facts, code, lists, a
@@ -50,6 +52,51 @@ PROMPTS = [
     ("french", "La tour Eiffel, construite pour l'Exposition universelle de 1889, est"),
     ("japanese", "東京は日本の首都で、"),
     ("one_word", "Hello"),
+]
+
+# llama.cpp changes some greedy tokens when only its rounding changes (ALT_SCHEDULES), so a case
+# can pin kiln only on the tokens llama.cpp agrees with itself on. The tests need at least
+# MIN_STABLE_CASES cases per model that pin STABLE_NEED tokens: after PROMPTS, these extra
+# prompts (text with one confident continuation) are tried in order and each is kept only when
+# it is stable for STABLE_NEED tokens, until the model has enough such cases. The list is long
+# enough for both test models; the fixture records which extras were tried and dropped.
+STABLE_NEED = 16
+MIN_STABLE_CASES = 6
+EXTRA_PROMPTS = [
+    ("weekdays", "Monday, Tuesday, Wednesday,"),
+    ("months", "January, February, March, April,"),
+    ("counting", "1, 2, 3, 4, 5, 6,"),
+    ("alphabet", "A B C D E F G"),
+    ("c_main", "#include <stdio.h>\n\nint main(void) {\n"),
+    ("python_loop", "for i in range(10):\n    print(i)\n\nfor j in range("),
+    ("html", "<!DOCTYPE html>\n<html>\n<head>\n"),
+    ("sql", "SELECT name, email FROM users WHERE"),
+    ("hamlet", "To be, or not to be, that is the question:"),
+    ("star", "Twinkle, twinkle, little star,"),
+    ("water", "Water boils at 100 degrees Celsius and freezes at"),
+    ("sun", "The sun rises in the east and sets in the"),
+    ("photosynthesis", "Photosynthesis is the process by which plants"),
+    ("python_def", "Python is a programming language that"),
+    ("json", "{\"name\": \"Alice\", \"age\": 30, \"city\":"),
+    ("planets", "The planets of the solar system are Mercury, Venus, Earth,"),
+    ("recipe", "To make a cup of tea, first boil the water. Then"),
+    ("usa", "The United States of America is a country in"),
+    ("even", "2, 4, 6, 8, 10, 12,"),
+    ("tens", "10, 20, 30, 40, 50,"),
+    ("words", "one, two, three, four, five,"),
+    ("letters", "a, b, c, d, e, f,"),
+    ("gettysburg", "Four score and seven years ago our fathers brought forth"),
+    ("imports", "import os\nimport sys\nimport"),
+    ("html_list", "<ul>\n  <li>One</li>\n  <li>Two</li>\n"),
+    ("rust_main", "fn main() {\n    println!(\"Hello, world!\");\n}\n\nfn"),
+    ("odd", "1, 3, 5, 7, 9, 11,"),
+    ("threes", "3, 6, 9, 12, 15,"),
+    ("fives", "5, 10, 15, 20, 25,"),
+    ("hundreds", "100, 200, 300, 400,"),
+    ("upper_letters", "A, B, C, D, E, F,"),
+    ("spaced_digits", "1 2 3 4 5 6 7 8"),
+    ("teens", "11, 12, 13, 14, 15,"),
+    ("list_items", "1.\n2.\n3.\n4.\n5."),
 ]
 
 # Tokenization-only cases: (text, parse_special). parse_special=True is what /completion and
@@ -300,8 +347,14 @@ def generate_case(args, vocab, name, prompt):
         die(f"{name}: llama-completion prompt ids {cli_ids} differ from /tokenize {prompt_ids}")
     if cli_raw != raw or cli_eog != (stop == "eos"):
         die(f"{name}: llama-completion printed {cli_raw!r} (eog {cli_eog}), server {raw!r} ({stop})")
-    alt_raws, stable = [run_completion(args, prompt, alt)[0] for alt in ALT_SCHEDULES], 0
+    alts = [run_completion(args, prompt, alt)[:2] for alt in ALT_SCHEDULES]
+    alt_raws = [a for a, _ in alts]
+    stable = 0
     while stable < len(toks) and all(a.startswith(b"".join(pieces[: stable + 1])) for a in alt_raws):
+        # The end-of-generation token prints nothing: the alternative must end there too.
+        if stop == "eos" and stable == len(toks) - 1 and not all(
+                a == raw and eog for a, eog in alts):
+            break
         stable += 1
     # The server reports probabilities only for tokens that complete a UTF-8 character (a token
     # ending inside one is held back and gets no entry).
@@ -326,6 +379,8 @@ def generate_case(args, vocab, name, prompt):
         margins.append(round(top[0]["logprob"] - top[1]["logprob"], 4))
     if next(entries, None) is not None:
         die(f"{name}: more probability entries than completed characters")
+    spread = [logit_spread(margins, probs, post(u + "/completion", dict(REQUEST, prompt=prompt)))
+              for u in args.alt_url or []]
     case = {
         "name": name,
         "prompt": prompt,
@@ -339,10 +394,43 @@ def generate_case(args, vocab, name, prompt):
         "runner_up": runner_up,
         "margins": margins,
         "stable_tokens": stable,
+        "alt_spread": [round(x, 4) for x in spread],
     }
     if any(a != raw for a in alt_raws):
         case["alt_texts"] = [a.decode("utf-8", errors="replace") for a in alt_raws]
     return case
+
+
+def logit_spread(margins, main_probs, alt):
+    """How far llama.cpp's own deciding margin moves between two schedules of the same greedy
+    run: at each step both runs share (same tokens so far, up to and including the first step
+    where they pick different tokens), the main run's margin `logit(top1) - logit(top2)` minus
+    the alternative run's logit difference of those same two tokens; the largest absolute value.
+    Probability entries line up with tokens only until the first token that ends inside a UTF-8
+    character, so the comparison stops there."""
+    worst = 0.0
+    complete = next((i for i, m in enumerate(margins) if m is None), len(margins))
+    for a, b in list(zip(main_probs, alt["completion_probabilities"]))[:complete]:
+        ta = a["top_logprobs"]
+        rb = {t["id"]: t["logprob"] for t in b["top_logprobs"]}
+        top, second = ta[0]["id"], ta[1]["id"]
+        if top in rb and second in rb:
+            m_main = ta[0]["logprob"] - ta[1]["logprob"]
+            worst = max(worst, abs(m_main - (rb[top] - rb[second])))
+        if a["id"] != b["id"]:
+            break
+    return worst
+
+
+def checked_tokens(case, tie):
+    """The tokens a test can hold kiln to: up to STABLE_NEED, no further than llama.cpp agrees
+    with itself (stable_tokens), and stopping before the first step whose top-2 margin is within
+    the model's measured spread (a near tie) or unknown (a token inside a UTF-8 character)."""
+    n = min(STABLE_NEED, case["stable_tokens"])
+    for i, m in enumerate(case["margins"][:n]):
+        if m is None or m <= tie:
+            return i
+    return n
 
 
 def is_utf8(b):
@@ -354,7 +442,7 @@ def is_utf8(b):
 
 
 REQUEST = {"n_predict": N_PREDICT, "temperature": 0, "top_k": 1, "samplers": ["top_k"], "seed": 0,
-           "return_tokens": True, "cache_prompt": False, "n_probs": 2}
+           "return_tokens": True, "cache_prompt": False, "n_probs": N_PROBS}
 
 
 def cmd_generate(args):
@@ -392,11 +480,44 @@ def cmd_generate(args):
                              "alt_schedules): llama.cpp's own rounding changes the tokens after "
                              "that, so exact agreement beyond it is not to be expected",
             "alt_texts": "the alternative schedules' continuations, present only where one differs",
+            "alt_spread": "per alt_servers entry: the largest change of the deciding margin (the "
+                          "main run's top-2 tokens' logit difference) between the main run and "
+                          "that server's, over the steps their greedy runs share",
+            "tie_margin": "(provenance) the largest alt_spread of all prompts, extras included: "
+                          "llama.cpp's own measured wobble; a step whose margin is within it is "
+                          "a near tie whose winner depends on rounding",
+            "checked_tokens": "how many leading tokens a test holds kiln to: min(16, "
+                              "stable_tokens), cut before the first step whose margin is <= "
+                              "tie_margin or unknown",
             "tokenize": "extra tokenization cases, same endpoint; parse_special as given",
         },
     })
     vocab = Vocab(args.model)
-    cases = [generate_case(args, vocab, name, prompt) for name, prompt in PROMPTS]
+    # Every prompt is measured (extras too), so the spread is measured over all of them.
+    cases = [generate_case(args, vocab, name, prompt) for name, prompt in PROMPTS + EXTRA_PROMPTS]
+    tie = max(x for c in cases for x in c["alt_spread"] or [0.0])
+    print(f"goldens.py: tie margin {tie:.4f}", file=sys.stderr)
+    for c in cases:
+        c["checked_tokens"] = checked_tokens(c, tie)
+        print(f"  {c['name']}: stable {c['stable_tokens']}, spread {c['alt_spread']}, "
+              f"checks {c['checked_tokens']}", file=sys.stderr)
+    base, extras, kept, dropped = cases[:len(PROMPTS)], cases[len(PROMPTS):], [], []
+    for c in extras:
+        full = sum(x["checked_tokens"] >= STABLE_NEED for x in base + kept)
+        if full < MIN_STABLE_CASES and c["checked_tokens"] >= STABLE_NEED:
+            kept.append(c)
+        else:
+            dropped.append({k: c[k] for k in ("name", "prompt", "stable_tokens", "checked_tokens")})
+    cases = base + kept
+    if sum(c["checked_tokens"] >= STABLE_NEED for c in cases) < MIN_STABLE_CASES:
+        die(f"fewer than {MIN_STABLE_CASES} cases check {STABLE_NEED} tokens: add EXTRA_PROMPTS")
+    prov["alt_servers"] = args.alt_server_command or []
+    prov["tie_margin"] = round(tie, 4)
+    prov["case_selection"] = (
+        f"the {len(PROMPTS)} base prompts, then the extra prompts in order, each kept only when it "
+        f"checks {STABLE_NEED} tokens, until {MIN_STABLE_CASES} cases do (the others are listed in "
+        "extra_prompts_dropped)")
+    prov["extra_prompts_dropped"] = dropped
     tok_cases = []
     for text, special in TOKENIZE:
         ids, pieces = tokenize(args.url, text, special)
@@ -559,6 +680,9 @@ def main():
     g.add_argument("--url", required=True)
     g.add_argument("--server-log", required=True)
     g.add_argument("--server-command", required=True)
+    g.add_argument("--alt-url", action="append",
+                   help="a llama-server with another evaluation schedule (spread measurement)")
+    g.add_argument("--alt-server-command", action="append", help="how that server was started")
     g.set_defaults(fn=cmd_generate)
     t = sub.add_parser("ppl-tokens")
     t.add_argument("--url", required=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes kiln's end-to-end goldens with llama.cpp (the reference implementation), CPU only, 2 threads:
 #   tests/fixtures/generate/<model>.json    greedy continuations (32 token ids, text, logit margins)
-#                                          of 10 plain-completion prompts, prompt token ids, and
+#                                          of 10 plain-completion prompts and selected extras, prompt ids, and
 #                                          extra tokenization cases
 #   tests/fixtures/perplexity/<model>.json  llama-perplexity on tests/fixtures/perplexity/text.txt
 #                                          at -c 128 and -c 256, per-chunk values, the text's ids
@@ -18,7 +18,7 @@
 # on 127.0.0.1 at a free port and checks every continuation against llama-completion and two
 # other llama.cpp evaluation schedules; see tools/goldens.py.
 # Rerunning reproduces the fixtures byte for byte (a fixture whose content did not change keeps
-# its file, date included). Takes about 25 minutes on 2 cores.
+# its file, date included). Takes about an hour on 2 cores (44 prompts, each run six ways).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,9 +42,9 @@ done
 echo "$TEXT_SHA  $text" | sha256sum -c --quiet - || { echo "make_goldens: $text changed" >&2; exit 1; }
 
 tmp=$(mktemp -d)
-server_pid=
+server_pids=()
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  stop_servers
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -56,34 +56,48 @@ trap cleanup EXIT
 # exactly what llama-completion does, and the cross-check compares like with like.
 SERVER_ARGS='--host 127.0.0.1 --port $PORT -c 512 -t 2 --temp 0 -np 1 --ctx-checkpoints 0 --no-webui -lv 4'
 
-start_server() { # model-path log
-  local port
+# Alternative evaluation schedules of the same greedy run, each in its own server: every token
+# (prompt included) decoded alone with ggml's plain kernels (-ub 1; the server needs a batch of
+# at least 2 for its warm-up, so -b 2); attention without flash attention. goldens.py measures
+# how far llama.cpp's logits move between them (tie_margin in the fixture).
+ALT_ARGS=("-ub 1 -b 2 --no-repack" "-fa off")
+
+start_server() { # model-path log [extra args]; sets $url
+  local port pid
   port=$("${helper[@]}" freeport)
+  # shellcheck disable=SC2086 # $3 is a list of flags
   "$LLAMA_BIN/llama-server" -m "$1" --host 127.0.0.1 --port "$port" -c 512 -t 2 --temp 0 -np 1 --ctx-checkpoints 0 \
-    --no-webui -lv 4 >"$2" 2>&1 &
-  server_pid=$!
+    --no-webui -lv 4 ${3:-} >"$2" 2>&1 &
+  pid=$!
+  server_pids+=("$pid")
   url="http://127.0.0.1:$port"
-  "${helper[@]}" wait "$url" "$server_pid"
+  "${helper[@]}" wait "$url" "$pid"
 }
 
-stop_server() {
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
+stop_servers() {
+  local pid
+  for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  server_pids=()
 }
 
 for m in "${MODELS[@]}"; do
   model="$models/$m.gguf"
   echo "make_goldens: $m"
   start_server "$model" "$tmp/server-$m.log"
-  "${helper[@]}" ppl-tokens --url "$url" --text "$text" --out "$tmp/tokens-$m.json"
+  main_url=$url
+  "${helper[@]}" ppl-tokens --url "$main_url" --text "$text" --out "$tmp/tokens-$m.json"
   if [ "$what" != perplexity ]; then
+    alt=()
+    for i in "${!ALT_ARGS[@]}"; do
+      start_server "$model" "$tmp/server-$m-alt$i.log" "${ALT_ARGS[$i]}"
+      alt+=(--alt-url "$url" --alt-server-command "\$LLAMA_BIN/llama-server -m \$MODEL $SERVER_ARGS ${ALT_ARGS[$i]}")
+    done
     "${helper[@]}" generate --bin "$LLAMA_BIN" --model "$model" --source "$source_desc" \
-      --url "$url" --server-log "$tmp/server-$m.log" \
-      --server-command "\$LLAMA_BIN/llama-server -m \$MODEL $SERVER_ARGS" \
+      --url "$main_url" --server-log "$tmp/server-$m.log" \
+      --server-command "\$LLAMA_BIN/llama-server -m \$MODEL $SERVER_ARGS" "${alt[@]}" \
       --out "tests/fixtures/generate/$m.json"
   fi
-  stop_server
+  stop_servers
 
   [ "$what" = generate ] && continue
   runs=()
