@@ -77,6 +77,12 @@ pub trait Backend: Send {
     /// Time per kernel since profiling was turned on.
     fn profile(&self) -> Vec<KernelTime>;
 
+    /// The device's peak read bandwidth in bytes per second (10^9 per GB/s), measured now with
+    /// a streaming read over a buffer much larger than any cache: on the CPU, every thread of
+    /// the backend's pool summing its part (cpu/bandwidth.rs); on wgpu, a probe shader timed
+    /// with timestamp queries (wgpu/bandwidth.rs). Takes about half a second; for benchmarks.
+    fn measure_read_bandwidth(&mut self) -> Result<f64>;
+
     /// Bytes of device memory kiln should plan with by default (`None`: unknown or unlimited).
     fn memory_budget(&self) -> Option<u64>;
 

@@ -3,11 +3,12 @@
 //! field names (`n_prompt`, `n_gen`, `n_threads`, `avg_ns`, `stddev_ns`, `avg_ts`,
 //! `stddev_ts`, `samples_ns`, `samples_ts` …). kiln adds `bytes_per_token` (weight bytes one
 //! decode step reads) and `gbps` (that times the tg rate: the achieved read bandwidth).
+//! `kiln bench kernels` (bench_kernels.rs) times single kernels instead, without a model.
 
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::common::ModelArgs;
@@ -23,7 +24,10 @@ pub enum Format {
 
 /// Measure prompt processing (pp) and text generation (tg) speed like llama-bench.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Prompt lengths to test, comma-separated (0 to skip)
@@ -40,6 +44,14 @@ pub struct BenchArgs {
     pub output: Format,
 }
 
+/// What `kiln bench` measures instead of a model's pp/tg.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time each kernel (matvec, matmul, attention …) per weight type at real model shapes,
+    /// as GB/s, GFLOP/s and % of the device's measured peak read bandwidth (no model needed).
+    Kernels(super::bench_kernels::KernelsArgs),
+}
+
 /// One finished test with what the report needs.
 struct Row {
     samples: BenchSamples,
@@ -47,6 +59,9 @@ struct Row {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(BenchCommand::Kernels(k)) = &args.command {
+        return super::bench_kernels::run(k);
+    }
     if args.reps == 0 {
         bail!("-r must be at least 1");
     }
@@ -233,7 +248,7 @@ fn record(info: &ModelInfo, row: &Row) -> Value {
 }
 
 /// CSV with a header of the record's keys; arrays are left out, as llama-bench does.
-fn write_csv(out: &mut impl Write, records: &[Value]) -> Result<()> {
+pub(super) fn write_csv(out: &mut impl Write, records: &[Value]) -> Result<()> {
     let Some(Value::Object(first)) = records.first() else { return Ok(()) };
     let keys: Vec<&String> = first.keys().filter(|k| !first[*k].is_array()).collect();
     writeln!(out, "{}", keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","))?;

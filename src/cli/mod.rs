@@ -6,6 +6,8 @@
 //! command quietly; nothing here panics on user input.
 
 mod bench;
+mod bench_kernels;
+mod bench_plot;
 mod chat;
 mod common;
 mod devices;
@@ -42,7 +44,8 @@ pub enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Print the token ids of a text (`--ids` for a list like llama-tokenize's).
     Tokenize(tokenize::TokenizeArgs),
-    /// Measure prompt processing and generation speed, in llama-bench's table and fields.
+    /// Measure prompt processing and generation speed, in llama-bench's table and fields
+    /// (`kiln bench kernels`: single kernels at real model shapes, no model file needed).
     Bench(bench::BenchArgs),
 }
 

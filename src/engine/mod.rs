@@ -21,6 +21,7 @@ use crate::model::{LoadOptions, Model, Outputs};
 mod bench;
 mod chat;
 mod generate;
+pub mod kernel_bench;
 mod offload;
 mod perplexity;
 

@@ -2,9 +2,11 @@
 //! memory-mapped file (copied only when the mapping is not 4-byte aligned).
 //!
 //! Files: tensors.rs (arena and parameter access with safe disjoint borrows), kernels/ (one file
-//! per kernel family, the exhaustive `match` on `Op` in kernels/mod.rs). Invariant: nothing is
-//! allocated per step except what a kernel documents (scratch is owned by the prepared graph).
+//! per kernel family, the exhaustive `match` on `Op` in kernels/mod.rs), bandwidth.rs (the peak
+//! read bandwidth probe). Invariant: nothing is allocated per step except what a kernel
+//! documents (scratch is owned by the prepared graph).
 
+mod bandwidth;
 mod kernels;
 mod tensors;
 
@@ -247,6 +249,10 @@ impl Backend for CpuBackend {
 
     fn profile(&self) -> Vec<KernelTime> {
         self.profile.clone().unwrap_or_default()
+    }
+
+    fn measure_read_bandwidth(&mut self) -> Result<f64> {
+        bandwidth::measure(&self.pool, self.threads)
     }
 
     fn memory_budget(&self) -> Option<u64> {

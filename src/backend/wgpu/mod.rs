@@ -4,8 +4,10 @@
 //! bind groups are made when a graph is prepared (prepare.rs); weights are uploaded once, still
 //! quantized (store.rs). Files: context.rs (device, tier), wait.rs (bounded waits, errors as
 //! `Err`), shaders.rs (WGSL assembly), pipelines.rs (cache), store.rs (persistent tensors),
-//! prepare.rs (dispatch building), kernels/ (one file per kernel family).
+//! prepare.rs (dispatch building), kernels/ (one file per kernel family), profile.rs
+//! (timestamp queries), bandwidth.rs (the peak read bandwidth probe).
 
+mod bandwidth;
 mod context;
 mod kernels;
 mod pipelines;
@@ -86,7 +88,9 @@ impl WgpuBackend {
 
     /// Every (module, constants) pair the kernels can create, for shader validation tests.
     pub fn shader_catalog() -> Vec<(ShaderSource, Constants)> {
-        kernels::catalog()
+        let mut v = kernels::catalog();
+        v.push((bandwidth::source(), bandwidth::constants()));
+        v
     }
 
     fn prepared(&self, h: GraphHandle) -> Result<&Prepared> {
@@ -356,6 +360,10 @@ impl Backend for WgpuBackend {
 
     fn profile(&self) -> Vec<KernelTime> {
         self.profiler.as_ref().map(|p| p.totals.clone()).unwrap_or_default()
+    }
+
+    fn measure_read_bandwidth(&mut self) -> Result<f64> {
+        bandwidth::measure(&self.cx, &mut self.pipes)
     }
 
     /// 90% of the largest device-local heap the driver reports (the rest is left to other

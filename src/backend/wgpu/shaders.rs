@@ -49,6 +49,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("matvec.wgsl", include_str!("../../../shaders/matvec.wgsl")),
     ("matmul.wgsl", include_str!("../../../shaders/matmul.wgsl")),
     ("get_rows.wgsl", include_str!("../../../shaders/get_rows.wgsl")),
+    ("read_bandwidth.wgsl", include_str!("../../../shaders/read_bandwidth.wgsl")),
 ];
 
 /// Source text of a file in [`FILES`].
