@@ -47,8 +47,11 @@ impl Engine {
         if prompt.is_empty() && self.pos() == 0 {
             return Err(Error::InvalidArgument("the prompt is empty".into()));
         }
+        // Plain greedy decoding picks the token on the device: 4 bytes read back per step
+        // instead of the logits.
+        let want = if sampler.is_plain_greedy() { Outputs::Argmax } else { Outputs::Last };
         let t0 = Instant::now();
-        self.eval(prompt, Outputs::Last)?;
+        self.eval(prompt, want)?;
         self.timings.prompt += t0.elapsed();
         self.timings.prompt_tokens += prompt.len();
         for &t in prompt {
@@ -63,10 +66,15 @@ impl Engine {
             if max_tokens.is_some_and(|m| out.len() >= m) {
                 break StopReason::Length;
             }
-            let mut logits = std::mem::take(&mut self.logits);
-            let next = sampler.sample(&mut logits);
-            self.logits = logits;
-            let next = next?;
+            let next = match self.argmax() {
+                Some(id) => id,
+                None => {
+                    let mut logits = std::mem::take(&mut self.logits);
+                    let next = sampler.sample(&mut logits);
+                    self.logits = logits;
+                    next?
+                }
+            };
             sampler.accept(next);
             if tokenizer.is_eog(next) {
                 break StopReason::EndOfText;
@@ -79,7 +87,7 @@ impl Engine {
             if self.pos() >= self.n_ctx() {
                 break StopReason::ContextFull;
             }
-            self.eval(&[next], Outputs::Last)?;
+            self.eval(&[next], want)?;
         };
         let rest = decoder.flush();
         if !rest.is_empty() {

@@ -86,8 +86,11 @@ pub struct Engine {
     pos: usize,
     n_batch: usize,
     logits: Vec<f32>,
-    /// Input and output tensors of each graph the executor has prepared, by key.
-    graph_io: HashMap<u64, (TensorId, Option<TensorId>)>,
+    /// Input and output tensors of each graph the executor has prepared, by key: tokens,
+    /// logits, argmax id.
+    graph_io: HashMap<u64, (TensorId, Option<TensorId>, Option<TensorId>)>,
+    /// The argmax id of the last `eval` with `Outputs::Argmax`.
+    argmax: Option<u32>,
     device_name: String,
     /// The offload plan, when the model is split across devices.
     pub offload_plan: Option<String>,
@@ -100,6 +103,7 @@ fn graph_key(n: usize, o: Outputs) -> u64 {
             Outputs::None => 0,
             Outputs::Last => 1,
             Outputs::All => 2,
+            Outputs::Argmax => 3,
         }
 }
 
@@ -158,6 +162,7 @@ impl Engine {
             n_batch,
             logits: Vec::new(),
             graph_io: HashMap::new(),
+            argmax: None,
             device_name,
             offload_plan: plan_text,
             timings,
@@ -206,7 +211,7 @@ impl Engine {
 
     /// Appends `tokens` to the sequence. With `Outputs::Last` the last token's logits are
     /// available from [`logits`](Self::logits) afterwards; with `Outputs::All`, every token's,
-    /// row by row.
+    /// row by row; with `Outputs::Argmax`, only the greedy token, from [`argmax`](Self::argmax).
     pub fn eval(&mut self, tokens: &[u32], outputs: Outputs) -> Result<()> {
         if tokens.is_empty() {
             return Ok(());
@@ -222,12 +227,14 @@ impl Engine {
             )));
         }
         self.logits.clear();
+        self.argmax = None;
         let n_chunks = tokens.len().div_ceil(self.n_batch);
         for (i, chunk) in tokens.chunks(self.n_batch).enumerate() {
             let last = i + 1 == n_chunks;
             let out = match outputs {
                 Outputs::All => Outputs::All,
                 Outputs::Last if last => Outputs::Last,
+                Outputs::Argmax if last => Outputs::Argmax,
                 _ => Outputs::None,
             };
             let n = chunk.len();
@@ -236,10 +243,10 @@ impl Engine {
             let ids = &mut self.graph_io;
             self.exec.prepare(key, || {
                 let sg = model.build(n, out);
-                ids.insert(key, (sg.tokens, sg.logits));
+                ids.insert(key, (sg.tokens, sg.logits, sg.argmax));
                 sg.graph
             })?;
-            let (tokens_t, logits_t) = self.graph_io[&key];
+            let (tokens_t, logits_t, argmax_t) = self.graph_io[&key];
             self.exec.execute(
                 key,
                 Step { pos: self.pos as u32 },
@@ -252,8 +259,19 @@ impl Engine {
                 self.logits.resize(start + rows * vocab, 0.0);
                 self.exec.read_f32(key, l, &mut self.logits[start..])?;
             }
+            if let Some(a) = argmax_t {
+                let mut id = [0u32];
+                self.exec.read_u32(key, a, &mut id)?;
+                self.argmax = Some(id[0]);
+            }
         }
         Ok(())
+    }
+
+    /// The greedy token of the last [`eval`](Self::eval) with `Outputs::Argmax`: the lowest id
+    /// among the last token's largest logits.
+    pub fn argmax(&self) -> Option<u32> {
+        self.argmax
     }
 
     /// Logits of the last [`eval`](Self::eval): one row of `vocab_size`, or one per token.

@@ -73,6 +73,9 @@ pub enum Outputs {
     Last,
     /// Logits of every token (perplexity).
     All,
+    /// Only the id of the last token's largest logit (greedy decoding picks it on the device
+    /// and reads back 4 bytes instead of the logits).
+    Argmax,
 }
 
 /// A graph for one step shape and the tensors the host touches.
@@ -82,6 +85,8 @@ pub struct StepGraph {
     pub tokens: TensorId,
     /// Output: `(rows, vocab_size)` logits, when asked for.
     pub logits: Option<TensorId>,
+    /// Output: `(1,)` U32, the argmax of the last token's logits (`Outputs::Argmax`).
+    pub argmax: Option<TensorId>,
 }
 
 /// Options fixed at load time.
@@ -188,8 +193,8 @@ impl Model {
         g.set_layer(None);
         let logits = match outputs {
             Outputs::None => None,
-            Outputs::Last | Outputs::All => {
-                let x = if outputs == Outputs::Last && n_tokens > 1 {
+            Outputs::Last | Outputs::All | Outputs::Argmax => {
+                let x = if outputs != Outputs::All && n_tokens > 1 {
                     g.view(x, n_tokens - 1..n_tokens, 0..self.hp.dim)
                 } else {
                     x
@@ -198,11 +203,22 @@ impl Model {
                 let h = g.rms_norm(x, norm, self.hp.rms_eps, None, "result_norm");
                 let head = g.param(self.output);
                 let logits = g.matmul(&[head], h, None, None, "logits");
-                g.output(logits);
                 Some(logits)
             }
         };
-        StepGraph { graph: g.build(), tokens, logits }
+        let argmax = match (outputs, logits) {
+            (Outputs::Argmax, Some(l)) => {
+                let id = g.argmax(l, "argmax");
+                g.output(id);
+                Some(id)
+            }
+            _ => {
+                logits.inspect(|&l| g.output(l));
+                None
+            }
+        };
+        let logits = if argmax.is_some() { None } else { logits };
+        StepGraph { graph: g.build(), tokens, logits, argmax }
     }
 
     /// Stores layer `il`'s KV cache as `ty` (F16 or F32), e.g. for a layer computed on a device

@@ -5,7 +5,8 @@
 //! quantized (store.rs). Files: context.rs (device, tier), wait.rs (bounded waits, errors as
 //! `Err`), shaders.rs (WGSL assembly), pipelines.rs (cache), store.rs (persistent tensors),
 //! prepare.rs (dispatch building), kernels/ (one file per kernel family), profile.rs
-//! (timestamp queries), bandwidth.rs (the peak read bandwidth probe).
+//! (timestamp queries), bandwidth.rs (the peak read bandwidth probe), readback.rs (graph
+//! outputs copied out in the step's own submit, into a buffer made once).
 
 mod bandwidth;
 mod context;
@@ -13,6 +14,7 @@ mod kernels;
 mod pipelines;
 mod prepare;
 mod profile;
+mod readback;
 mod shaders;
 mod store;
 mod wait;
@@ -44,6 +46,8 @@ struct Prepared {
     plan: Arc<Plan>,
     bufs: GraphBuffers,
     dispatches: Vec<Dispatch>,
+    /// The graph's outputs, copied out by every execution (readback.rs).
+    readback: Option<readback::Readback>,
 }
 
 /// Runs graphs on one wgpu device.
@@ -126,6 +130,9 @@ impl WgpuBackend {
                 labels.push(d.label);
             }
             prof.resolve(&mut enc, labels.len() as u32);
+            if let Some(r) = &g.readback {
+                r.record(&mut enc, &g.bufs.arena);
+            }
             self.cx.queue.submit([enc.finish()]);
         })?;
         prof.collect(&self.cx, &labels)
@@ -268,7 +275,8 @@ impl Backend for WgpuBackend {
         }
         let h = GraphHandle(self.next);
         self.next += 1;
-        self.graphs.insert(h, Prepared { graph, plan, bufs, dispatches });
+        let readback = readback::Readback::new(&self.cx, &graph, &plan)?;
+        self.graphs.insert(h, Prepared { graph, plan, bufs, dispatches, readback });
         Ok(h)
     }
 
@@ -331,11 +339,18 @@ impl Backend for WgpuBackend {
                     pass.dispatch_workgroups(x, y, z);
                 }
             }
+            if let Some(r) = &g.readback {
+                r.record(&mut enc, &g.bufs.arena);
+            }
             self.cx.queue.submit([enc.finish()]);
         })
     }
 
     fn read_f32(&mut self, h: GraphHandle, t: TensorId, out: &mut [f32]) -> Result<()> {
+        let g = self.prepared(h)?;
+        if let Some(r) = g.readback.as_ref().filter(|r| r.has(t)) {
+            return r.read(&self.cx, t, bytemuck::cast_slice_mut(out));
+        }
         let words = self.read_words(h, t, out.len())?;
         for (o, w) in out.iter_mut().zip(words) {
             *o = f32::from_bits(w);
@@ -344,6 +359,10 @@ impl Backend for WgpuBackend {
     }
 
     fn read_u32(&mut self, h: GraphHandle, t: TensorId, out: &mut [u32]) -> Result<()> {
+        let g = self.prepared(h)?;
+        if let Some(r) = g.readback.as_ref().filter(|r| r.has(t)) {
+            return r.read(&self.cx, t, out);
+        }
         let words = self.read_words(h, t, out.len())?;
         out.copy_from_slice(&words);
         Ok(())
