@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::common::{ModelArgs, print_timings};
-use crate::engine::{Sampler, SamplerParams};
+use crate::engine::{Sampler, SamplerParams, StopReason};
 
 /// Sampling flags (llama.cpp's names and defaults).
 #[derive(Debug, Args, Clone)]
@@ -133,7 +133,13 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if stdout.is_terminal() {
         let _ = writeln!(stdout);
     }
-    if args.model.verbose {
+    if result.stop == StopReason::ContextFull {
+        eprintln!(
+            "kiln: stopped after {} tokens: the context of {} tokens is full (-c sets its size)",
+            result.tokens.len(),
+            engine.n_ctx()
+        );
+    } else if args.model.verbose {
         eprintln!("kiln: stopped: {:?} after {} tokens", result.stop, result.tokens.len());
     }
     if !args.no_timings {
