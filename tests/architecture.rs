@@ -127,12 +127,15 @@ fn kernels_ref_is_a_dev_dependency_that_imports_nothing_from_kiln() {
 fn the_map_is_in_the_readme() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
-    for (module, allowed) in ALLOWED {
+    // Modules not written yet (the server) keep their place in ALLOWED but need no row.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let exists = |m: &str| src.join(m).is_dir() || src.join(format!("{m}.rs")).is_file();
+    for (module, allowed) in ALLOWED.iter().filter(|(m, _)| exists(m)) {
         let row = readme
             .lines()
             .find(|l| l.starts_with(&format!("| `{module}`")))
             .unwrap_or_else(|| panic!("README.md has no map row for `{module}`"));
-        for a in *allowed {
+        for a in allowed.iter().filter(|a| exists(a)) {
             assert!(
                 row.contains(&format!("`{a}`")),
                 "README row for `{module}` does not list `{a}`: {row}"

@@ -34,6 +34,17 @@ pub struct KernelTime {
     pub total: std::time::Duration,
 }
 
+/// What streaming weights cost (see [`Backend::stream_stats`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamStats {
+    /// Device bytes of the two reusable slots.
+    pub slot_bytes: u64,
+    /// Bytes uploaded since the last call.
+    pub uploaded: u64,
+    /// Host time spent staging those uploads.
+    pub staging: std::time::Duration,
+}
+
 /// A device that runs graphs.
 pub trait Backend: Send {
     /// Human-readable name, e.g. `cpu (2 threads, avx2)` or `wgpu: llvmpipe (Vulkan)`.
@@ -82,6 +93,37 @@ pub trait Backend: Send {
     /// the backend's pool summing its part (cpu/bandwidth.rs); on wgpu, a probe shader timed
     /// with timestamp queries (wgpu/bandwidth.rs). Takes about half a second; for benchmarks.
     fn measure_read_bandwidth(&mut self) -> Result<f64>;
+
+    /// Registers `layers` (the weight ids of each layer, in execution order) as streamed: their
+    /// bytes stay in host memory and are uploaded into one of two reusable device slots right
+    /// before the layer's kernels run, each execution (wgpu/stream.rs). Call before preparing
+    /// graphs. Backends that compute in host memory do not stream.
+    fn load_params_streamed(&mut self, params: &ParamTable, layers: &[Vec<ParamId>]) -> Result<()> {
+        let _ = (params, layers);
+        Err(crate::error::Error::InvalidArgument(format!(
+            "{} does not stream weights",
+            self.name()
+        )))
+    }
+
+    /// Device bytes the streaming slots take, and the bytes uploaded and host time spent
+    /// staging them since the last call (`None`: nothing is streamed).
+    fn stream_stats(&mut self) -> Option<StreamStats> {
+        None
+    }
+
+    /// Host-to-device upload bandwidth in bytes per second, measured now by uploading and
+    /// waiting (`None` for a backend that computes in host memory).
+    fn measure_upload_bandwidth(&mut self) -> Result<Option<f64>> {
+        Ok(None)
+    }
+
+    /// Copies bytes `offset .. offset + out.len()` of persistent tensor `id` into `out` (KV
+    /// cache rows that move between devices when prefill and decode place a layer apart).
+    fn read_param_range(&mut self, id: ParamId, offset: usize, out: &mut [u8]) -> Result<()>;
+
+    /// Overwrites bytes `offset .. offset + data.len()` of persistent state tensor `id`.
+    fn write_param_range(&mut self, id: ParamId, offset: usize, data: &[u8]) -> Result<()>;
 
     /// Bytes of device memory kiln should plan with by default (`None`: unknown or unlimited).
     fn memory_budget(&self) -> Option<u64>;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::common::ModelArgs;
 use crate::engine::{BenchSamples, BenchTest, Engine, strftime_now};
+use crate::exec::Place;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -56,6 +57,11 @@ pub enum BenchCommand {
 struct Row {
     samples: BenchSamples,
     bytes_per_token: u64,
+    /// The `--gpu-memory` point, and the plan it gave (resident layers, summary).
+    budget: Option<u64>,
+    plan: Option<(usize, String)>,
+    /// Weight bytes streamed per second of the test (streamed layers only).
+    stream_gbps: Option<f64>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -75,33 +81,70 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if tests.is_empty() {
         bail!("nothing to measure: every -p and -n is 0");
     }
-    let mut margs = args.model.clone();
     let longest = tests.iter().map(BenchTest::tokens).max().unwrap_or(1);
-    if margs.ctx == 0 {
-        margs.ctx = longest;
-    }
-    let mut engine = margs.load()?;
-    let path = margs.model_path()?;
-    let info = ModelInfo::new(&engine, &path.display().to_string(), margs.threads);
-    if let Some(plan) = &engine.offload_plan {
-        eprintln!("kiln bench: {plan}");
-    }
+    let budgets: Vec<Option<u64>> = if args.model.gpu_memory.is_empty() {
+        vec![None]
+    } else {
+        args.model.gpu_memory.iter().map(|&b| Some(b)).collect()
+    };
     let mut out = std::io::stdout().lock();
+    let sweep = !args.model.gpu_memory.is_empty();
     if let Format::Md = args.output {
-        writeln!(out, "{}", md_header())?;
+        writeln!(out, "{}", md_header(sweep))?;
     }
     let mut rows = Vec::new();
-    for (i, &test) in tests.iter().enumerate() {
-        let samples = engine.bench(test, args.reps, i as u64)?;
-        let row = Row { samples, bytes_per_token: engine.model.weight_bytes_per_token() };
-        match args.output {
-            Format::Md => {
-                writeln!(out, "{}", md_row(&info, &row))?;
-                out.flush()?;
-            }
-            Format::Csv | Format::Json => rows.push(row),
+    let mut info = None;
+    for &budget in &budgets {
+        let mut margs = args.model.clone();
+        margs.gpu_memory = budget.into_iter().collect();
+        if margs.ctx == 0 {
+            margs.ctx = longest;
         }
+        let mut engine = margs.load()?;
+        let path = margs.model_path()?;
+        let model_info = ModelInfo::new(&engine, &path.display().to_string(), margs.threads);
+        let plan = engine.offload.map(|o| {
+            let mode = |p: Place| if p == Place::Stream { "stream" } else { "cpu" };
+            let text = format!(
+                "{}/{} resident, {}/{}",
+                o.resident_layers,
+                o.layers,
+                mode(o.prefill),
+                mode(o.decode)
+            );
+            (o.resident_layers, text)
+        });
+        if let Some(text) = &engine.offload_plan {
+            let at = budget.map_or(String::new(), |b| format!(" at {} MiB", b >> 20));
+            eprintln!("kiln bench{at}: {text}");
+        }
+        for (i, &test) in tests.iter().enumerate() {
+            let _ = engine.stream_stats();
+            let samples = engine.bench(test, args.reps, i as u64)?;
+            let stream_gbps = engine.stream_stats().filter(|s| s.uploaded > 0).map(|s| {
+                let runs = samples.samples.len() as f64 + 1.0; // the warm-up uploaded too
+                let secs: f64 = samples.samples.iter().map(|d| d.as_secs_f64()).sum::<f64>()
+                    / samples.samples.len().max(1) as f64;
+                s.uploaded as f64 / runs / secs.max(1e-12) / 1e9
+            });
+            let row = Row {
+                samples,
+                bytes_per_token: engine.model.weight_bytes_per_token(),
+                budget,
+                plan: plan.clone(),
+                stream_gbps,
+            };
+            match args.output {
+                Format::Md => {
+                    writeln!(out, "{}", md_row(&model_info, &row, sweep))?;
+                    out.flush()?;
+                }
+                Format::Csv | Format::Json => rows.push(row),
+            }
+        }
+        info = Some(model_info);
     }
+    let Some(info) = info else { return Ok(()) };
     match args.output {
         Format::Md => writeln!(out, "\nkiln {} on {}", env!("CARGO_PKG_VERSION"), info.device)?,
         Format::Csv => {
@@ -166,42 +209,65 @@ fn params_label(n: u64) -> String {
     if n >= 1e9 { format!("{:.1}B", n / 1e9) } else { format!("{:.0}M", n / 1e6) }
 }
 
-fn md_header() -> String {
-    format!(
-        "| {:<30} | {:>10} | {:>10} | {:<10} | {:>7} | {:>15} | {:>20} | {:>8} |\n| {} | {}: | {}: | {} | {}: | {}: | {}: | {}: |",
-        "model",
-        "size",
-        "params",
-        "backend",
-        "threads",
-        "test",
-        "t/s",
-        "GB/s",
+/// llama-bench's columns, then kiln's GB/s; with a `--gpu-memory` sweep also the budget,
+/// the plan (resident layers, prefill/decode mode) and the streamed GB/s.
+fn md_header(sweep: bool) -> String {
+    let mut names = vec![
+        format!("{:<30}", "model"),
+        format!("{:>10}", "size"),
+        format!("{:>10}", "params"),
+        format!("{:<10}", "backend"),
+        format!("{:>7}", "threads"),
+        format!("{:>15}", "test"),
+        format!("{:>20}", "t/s"),
+        format!("{:>8}", "GB/s"),
+    ];
+    let mut rule = vec![
         "-".repeat(30),
-        "-".repeat(9),
-        "-".repeat(9),
+        format!("{}:", "-".repeat(9)),
+        format!("{}:", "-".repeat(9)),
         "-".repeat(10),
-        "-".repeat(6),
-        "-".repeat(14),
-        "-".repeat(19),
-        "-".repeat(7),
-    )
+        format!("{}:", "-".repeat(6)),
+        format!("{}:", "-".repeat(14)),
+        format!("{}:", "-".repeat(19)),
+        format!("{}:", "-".repeat(7)),
+    ];
+    if sweep {
+        names.extend([
+            format!("{:>9}", "gpu mem"),
+            format!("{:<26}", "plan"),
+            format!("{:>9}", "stream GB/s"),
+        ]);
+        rule.extend([
+            format!("{}:", "-".repeat(8)),
+            "-".repeat(26),
+            format!("{}:", "-".repeat(10)),
+        ]);
+    }
+    format!("| {} |\n| {} |", names.join(" | "), rule.join(" | "))
 }
 
-fn md_row(info: &ModelInfo, row: &Row) -> String {
+fn md_row(info: &ModelInfo, row: &Row, sweep: bool) -> String {
     let (avg, sd) = BenchSamples::mean_sd(&row.samples.rates());
     let gbps = gbps(row).map_or_else(|| "-".to_string(), |g| format!("{g:.2}"));
-    format!(
-        "| {:<30} | {:>6.2} MiB | {:>8.2} M | {:<10} | {:>7} | {:>15} | {:>20} | {:>8} |",
-        info.model_type,
-        info.size as f64 / (1u64 << 20) as f64,
-        info.n_params as f64 / 1e6,
-        info.backend,
-        info.n_threads,
-        row.samples.test.name(),
-        format!("{avg:.2} ± {sd:.2}"),
-        gbps,
-    )
+    let mut cells = vec![
+        format!("{:<30}", info.model_type),
+        format!("{:>6.2} MiB", info.size as f64 / (1u64 << 20) as f64),
+        format!("{:>8.2} M", info.n_params as f64 / 1e6),
+        format!("{:<10}", info.backend),
+        format!("{:>7}", info.n_threads),
+        format!("{:>15}", row.samples.test.name()),
+        format!("{:>20}", format!("{avg:.2} ± {sd:.2}")),
+        format!("{gbps:>8}"),
+    ];
+    if sweep {
+        cells.extend([
+            format!("{:>5} MiB", row.budget.map_or(0, |b| b >> 20)),
+            format!("{:<26}", row.plan.as_ref().map_or("all resident", |p| p.1.as_str())),
+            format!("{:>11}", row.stream_gbps.map_or_else(|| "-".into(), |g| format!("{g:.2}"))),
+        ]);
+    }
+    format!("| {} |", cells.join(" | "))
 }
 
 /// Achieved weight-read bandwidth of a generation test, in GB/s (10^9 bytes).
@@ -243,6 +309,10 @@ fn record(info: &ModelInfo, row: &Row) -> Value {
         "samples_ns": ns,
         "samples_ts": rates,
         "bytes_per_token": row.bytes_per_token,
+        "gpu_memory": row.budget,
+        "n_resident_layers": row.plan.as_ref().map(|p| p.0),
+        "offload": row.plan.as_ref().map(|p| p.1.clone()),
+        "stream_gbps": row.stream_gbps,
         "gbps": gbps(row),
     })
 }

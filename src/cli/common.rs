@@ -43,9 +43,11 @@ pub struct ModelArgs {
     #[arg(long)]
     pub tier: Option<String>,
     /// GPU memory kiln may use, e.g. 512MiB or 2GiB; what does not fit runs per --offload
-    #[arg(long = "gpu-memory", value_parser = parse_size)]
-    pub gpu_memory: Option<u64>,
-    /// How layers that do not fit on the GPU run: auto, stream or cpu
+    /// (kiln bench takes a comma-separated list and measures each)
+    #[arg(long = "gpu-memory", value_parser = parse_size, value_delimiter = ',')]
+    pub gpu_memory: Vec<u64>,
+    /// How layers that do not fit on the GPU run: auto (measured, per phase), stream, cpu, or
+    /// PREFILL,DECODE (e.g. stream,cpu)
     #[arg(long, default_value = "auto")]
     pub offload: OffloadMode,
     /// Layers on the GPU, as llama.cpp's -ngl: the last N layers (N above the layer count also
@@ -97,7 +99,11 @@ impl ModelArgs {
             n_ctx: self.ctx,
             n_batch: self.batch.max(1),
             wgpu: WgpuOptions { tier, ..WgpuOptions::default() },
-            gpu_memory: self.gpu_memory,
+            gpu_memory: match self.gpu_memory.as_slice() {
+                [] => None,
+                [b] => Some(*b),
+                _ => bail!("--gpu-memory takes one size here (a list is for kiln bench)"),
+            },
             offload: self.offload,
             n_gpu_layers: self.n_gpu_layers,
         })

@@ -145,6 +145,20 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if !args.no_timings {
         print_timings(&engine.timings);
     }
+    if args.model.verbose
+        && let Some(st) = engine.stream_stats().filter(|s| s.uploaded > 0)
+    {
+        let t = engine.timings;
+        let secs = (t.prompt + t.decode).as_secs_f64().max(1e-9);
+        eprintln!(
+            "kiln: streamed {:.1} MiB of weights: {:.2} GB/s over the run, staged at {:.2} GB/s \
+             (host copies), {:.1} MiB of GPU slots",
+            st.uploaded as f64 / (1 << 20) as f64,
+            st.uploaded as f64 / secs / 1e9,
+            st.uploaded as f64 / st.staging.as_secs_f64().max(1e-9) / 1e9,
+            st.slot_bytes as f64 / (1 << 20) as f64
+        );
+    }
     if args.profile {
         let prof = engine.profile();
         let total: f64 = prof.iter().map(|k| k.total.as_secs_f64()).sum();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::backend::cpu::CpuBackend;
 use crate::backend::{Backend, HostData};
 use crate::error::{Error, Result};
-use crate::exec::{Assignment, Device, DeviceChoice, Executor, OffloadMode, open_backend};
+use crate::exec::{Device, DeviceChoice, Executor, OffloadMode, Placement, open_backend};
 use crate::gguf::GgufFile;
 use crate::graph::{Step, TensorId};
 use crate::model::{LoadOptions, Model, Outputs};
@@ -31,6 +31,7 @@ pub use crate::tokenizer::Tokenizer;
 pub use crate::tokenizer::chat::{ChatTemplate, Message, strftime_now};
 pub use bench::{BenchSamples, BenchTest};
 pub use generate::{Generated, StopReason};
+pub use offload::{OffloadPlan, Prediction, Rates};
 pub use perplexity::Perplexity;
 
 /// How to load a model.
@@ -67,6 +68,29 @@ impl Default for EngineOptions {
     }
 }
 
+/// The shape of an offload plan, for reports and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffloadSummary {
+    pub resident_layers: usize,
+    pub layers: usize,
+    pub head_on_gpu: bool,
+    /// How non-resident layers run: `Place::Stream` or `Place::Cpu`.
+    pub prefill: crate::exec::Place,
+    pub decode: crate::exec::Place,
+}
+
+/// The offload plan `opts` gives the model at `path` on GPU backend `gpu`, without loading
+/// anything (`None`: everything resident). With `--offload auto` this measures the devices.
+pub fn plan_offload(
+    path: &Path,
+    opts: &EngineOptions,
+    gpu: &mut dyn Backend,
+) -> Result<Option<OffloadPlan>> {
+    let file = Arc::new(GgufFile::open(path)?);
+    let model = Model::load(file, LoadOptions { n_ctx: opts.n_ctx, kv_type: gpu.kv_type() })?;
+    offload::place(&model, opts, gpu)
+}
+
 /// Wall-clock time spent in each phase.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timings {
@@ -92,8 +116,10 @@ pub struct Engine {
     /// The argmax id of the last `eval` with `Outputs::Argmax`.
     argmax: Option<u32>,
     device_name: String,
-    /// The offload plan, when the model is split across devices.
+    /// The offload plan, when the model is split across devices or streamed: its description,
+    /// and how many layers are resident and how the others run in each phase.
     pub offload_plan: Option<String>,
+    pub offload: Option<OffloadSummary>,
     pub timings: Timings,
 }
 
@@ -124,25 +150,40 @@ impl Engine {
         };
         let mut model =
             Model::load(file.clone(), LoadOptions { n_ctx: opts.n_ctx, kv_type: main.kv_type() })?;
-        let placement =
-            if main_is_gpu { offload::place(&model, opts, main.as_ref())? } else { None };
+        let mut main = main;
+        let plan = if main_is_gpu { offload::place(&model, opts, main.as_mut())? } else { None };
         let mut device_name = main.name();
         let mut plan_text = None;
+        let mut summary = None;
         let mut devices = vec![main];
-        let assignment = match placement {
-            Some(p) if p.assignment.max_device() > 0 => {
-                let cpu = CpuBackend::new(opts.threads)?;
-                for il in (0..model.hp.n_layers).filter(|&il| p.assignment.layer(il) == 1) {
-                    model.set_kv_type(il, cpu.kv_type());
+        let placement = match plan {
+            Some(p) if p.placement.max_device() > 0 || !p.placement.streamed.is_empty() => {
+                if p.placement.max_device() > 0 {
+                    let cpu = CpuBackend::new(opts.threads)?;
+                    // A layer the GPU never runs keeps the CPU's cache type; one the GPU runs
+                    // in some phase keeps the GPU's (the CPU reads both).
+                    for il in 0..model.hp.n_layers {
+                        if p.placement.prefill.layer(il) == 1 && p.placement.decode.layer(il) == 1 {
+                            model.set_kv_type(il, cpu.kv_type());
+                        }
+                    }
+                    device_name = format!("{device_name} + {}", cpu.name());
+                    devices.push(Box::new(cpu));
                 }
-                plan_text = Some(p.describe(&model));
-                device_name = format!("{device_name} + {} ({})", cpu.name(), p.summary());
-                devices.push(Box::new(cpu));
-                p.assignment
+                device_name = format!("{device_name} ({})", p.summary());
+                plan_text = Some(p.describe());
+                summary = Some(OffloadSummary {
+                    resident_layers: p.resident.iter().filter(|&&r| r).count(),
+                    layers: p.resident.len(),
+                    head_on_gpu: p.head == crate::exec::Place::Gpu,
+                    prefill: p.prefill,
+                    decode: p.decode,
+                });
+                p.placement
             }
-            _ => Assignment::all(0),
+            _ => Placement::all(0),
         };
-        let mut exec = Executor::with_devices(devices, assignment)?;
+        let mut exec = Executor::with_devices(devices, placement)?;
         exec.load(&model.params, &model.build(1, Outputs::Last).graph, progress)?;
         let n_batch = opts.n_batch.clamp(1, model.n_ctx);
         let timings = Timings { load: start.elapsed(), ..Timings::default() };
@@ -165,6 +206,7 @@ impl Engine {
             argmax: None,
             device_name,
             offload_plan: plan_text,
+            offload: summary,
             timings,
         })
     }
@@ -176,6 +218,12 @@ impl Engine {
     /// Times every kernel from now on (see `Backend::set_profiling`).
     pub fn set_profiling(&mut self, on: bool) -> Result<()> {
         self.exec.set_profiling(on)
+    }
+
+    /// Weight bytes uploaded for streamed layers, and host time spent staging them, since the
+    /// last call (`None` when nothing is streamed).
+    pub fn stream_stats(&mut self) -> Option<crate::backend::StreamStats> {
+        self.exec.devices_mut().next().and_then(|d| d.stream_stats())
     }
 
     /// Time per kernel since profiling was turned on, slowest first.
@@ -241,7 +289,7 @@ impl Engine {
             let key = graph_key(n, out);
             let model = &self.model;
             let ids = &mut self.graph_io;
-            self.exec.prepare(key, || {
+            self.exec.prepare(key, n, || {
                 let sg = model.build(n, out);
                 ids.insert(key, (sg.tokens, sg.logits, sg.argmax));
                 sg.graph

@@ -1,7 +1,12 @@
 //! Runs a model's graphs on one or two devices: picks the backends (`--device`), places each
-//! layer (placement.rs), splits every step graph into per-device segments, loads each device's
-//! persistent tensors, prepares each segment once and keeps it cached, executes segments in
-//! order with the activations that cross a device boundary copied between them.
+//! layer per phase (placement.rs), splits every step graph into per-device segments, loads each
+//! device's persistent tensors (registering streamed layers' weights with the main device),
+//! prepares each segment once and keeps it cached, executes segments in order with the
+//! activations that cross a device boundary copied between them.
+//!
+//! A layer placed on different devices in prefill and decode keeps its state (KV cache) on
+//! both; the rows one phase writes are copied to the other device before that device next runs
+//! the layer. State tensors are `(a, ctx, b)` with the position on axis 1 (model/'s KV layout).
 //!
 //! May use: `backend`, `graph`, `error`. Invariant: a graph is split, planned and prepared once
 //! per key; executing it allocates nothing on a device. `model/` never learns where it runs.
@@ -15,11 +20,13 @@ use std::sync::Arc;
 /// The adapters `--device N` counts, for `kiln devices` (the CLI reaches devices through here).
 pub use crate::backend::wgpu::{AdapterSummary, list_adapters};
 pub use device::{Device, DeviceChoice, open_backend};
-pub use placement::{Assignment, OffloadMode, Place, fit_budget, n_gpu_layers};
+pub use placement::{Assignment, OffloadMode, Phase, Place, Placement, fit_budget, n_gpu_layers};
 
 use crate::backend::{Backend, GraphHandle, HostData, KernelTime};
 use crate::error::{Error, Result};
-use crate::graph::{ElemType, Graph, ParamId, ParamTable, Plan, Segment, Source, Step, TensorId};
+use crate::graph::{
+    ElemType, Graph, ParamId, ParamInit, ParamTable, Plan, Segment, Source, Step, TensorId,
+};
 
 /// Most prepared graphs kept at once (decode, a few prefill chunk lengths); the least recently
 /// used one is released beyond this.
@@ -33,6 +40,8 @@ struct Part {
 }
 
 struct Entry {
+    phase: Phase,
+    n_tokens: usize,
     parts: Vec<Part>,
     /// Activations crossing a device boundary, by original tensor id (reused every step).
     transfers: HashMap<TensorId, Vec<f32>>,
@@ -44,9 +53,22 @@ pub struct Executor {
     /// Device 0 is the main one (a GPU, or the CPU); device 1, when present, is the CPU backend
     /// computing the layers placed off the GPU.
     devices: Vec<Box<dyn Backend>>,
-    assignment: Assignment,
+    placement: Placement,
     graphs: HashMap<u64, Entry>,
     clock: u64,
+    /// State of layers placed apart by the two phases (filled by `load`).
+    shared: Vec<SharedState>,
+}
+
+/// A state tensor kept on two devices, and the positions one of them has not seen yet.
+struct SharedState {
+    id: ParamId,
+    layer: usize,
+    /// `(a, ctx, b)` and bytes per element.
+    dims: [usize; 3],
+    elem: usize,
+    /// Positions `[start, end)` written on the other device that `device` still lacks.
+    stale: Option<(usize, usize, usize)>,
 }
 
 /// Where a step's value comes from when a segment needs it.
@@ -60,21 +82,19 @@ impl Executor {
     pub fn new(backend: Box<dyn Backend>) -> Executor {
         Executor {
             devices: vec![backend],
-            assignment: Assignment::all(0),
+            placement: Placement::all(0),
             graphs: HashMap::new(),
             clock: 0,
+            shared: Vec::new(),
         }
     }
 
-    /// Several devices with an assignment of layers to them.
-    pub fn with_devices(
-        devices: Vec<Box<dyn Backend>>,
-        assignment: Assignment,
-    ) -> Result<Executor> {
-        if assignment.max_device() >= devices.len() {
+    /// Several devices with a placement of layers on them.
+    pub fn with_devices(devices: Vec<Box<dyn Backend>>, placement: Placement) -> Result<Executor> {
+        if placement.max_device() >= devices.len() {
             return Err(Error::InvalidArgument("placement names a device that is not open".into()));
         }
-        Ok(Executor { devices, assignment, graphs: HashMap::new(), clock: 0 })
+        Ok(Executor { devices, placement, graphs: HashMap::new(), clock: 0, shared: Vec::new() })
     }
 
     pub fn backend(&self) -> &dyn Backend {
@@ -89,38 +109,69 @@ impl Executor {
         self.devices.iter().map(|d| &**d)
     }
 
-    pub fn assignment(&self) -> &Assignment {
-        &self.assignment
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
-    /// Splits `graph` at every change of device along its node order.
-    fn segments(&self, graph: &Graph) -> (Vec<usize>, Vec<Segment>) {
-        let places = self.assignment.node_devices(graph);
+    /// Mutable access to every device (e.g. to measure them for planning).
+    pub fn devices_mut(&mut self) -> impl Iterator<Item = &mut Box<dyn Backend>> {
+        self.devices.iter_mut()
+    }
+
+    /// Splits `graph` at every change of device along its node order, for `phase`.
+    fn segments(&self, graph: &Graph, phase: Phase) -> (Vec<usize>, Vec<Segment>) {
+        let places = self.placement.phase(phase).node_devices(graph);
         let cuts: Vec<usize> = (1..places.len()).filter(|&i| places[i] != places[i - 1]).collect();
         let mut devs = vec![places.first().copied().unwrap_or(0)];
         devs.extend(cuts.iter().map(|&c| places[c]));
         (devs, crate::graph::split(graph, &cuts))
     }
 
-    /// Uploads every persistent tensor to the device whose segments use it (a parameter two
-    /// devices use, e.g. a RoPE table, goes to both), judged from `reference` (a step graph
-    /// that touches every parameter). `progress(done, total)` reports bytes.
+    /// Uploads every persistent tensor to the device whose segments use it in either phase (a
+    /// parameter two devices use, e.g. a RoPE table, goes to both), judged from `reference` (a
+    /// step graph that touches every parameter); the weights of streamed layers are registered
+    /// with device 0 as streamed instead. `progress(done, total)` reports bytes.
     pub fn load(
         &mut self,
         params: &ParamTable,
         reference: &Graph,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<()> {
-        let (devs, segs) = self.segments(reference);
         let mut wanted: Vec<Vec<ParamId>> = vec![Vec::new(); self.devices.len()];
-        for (dev, seg) in devs.iter().zip(&segs) {
-            for t in &seg.graph.tensors {
-                if let Source::Param(p) = t.source
-                    && !wanted[*dev].contains(&p)
-                {
-                    wanted[*dev].push(p);
+        for phase in [Phase::Prefill, Phase::Decode] {
+            let (devs, segs) = self.segments(reference, phase);
+            for (dev, seg) in devs.iter().zip(&segs) {
+                for t in &seg.graph.tensors {
+                    if let Source::Param(p) = t.source
+                        && !wanted[*dev].contains(&p)
+                    {
+                        wanted[*dev].push(p);
+                    }
                 }
             }
+        }
+        // Streamed weights: out of device 0's uploads, grouped by layer in layer order.
+        let is_streamed = |p: ParamId| {
+            let d = params.get(p);
+            matches!(d.init, ParamInit::Data(_))
+                && d.layer.is_some_and(|l| self.placement.streamed.contains(&(l as usize)))
+        };
+        let mut streamed: Vec<Vec<ParamId>> = vec![Vec::new(); self.placement.streamed.len()];
+        wanted[0].retain(|&p| {
+            if !is_streamed(p) {
+                return true;
+            }
+            let l = params.get(p).layer.unwrap_or(0) as usize;
+            let i = self.placement.streamed.iter().position(|&s| s == l).unwrap_or(0);
+            streamed[i].push(p);
+            false
+        });
+        let mut order: Vec<usize> = (0..streamed.len()).collect();
+        order.sort_by_key(|&i| self.placement.streamed[i]);
+        let streamed: Vec<Vec<ParamId>> =
+            order.into_iter().map(|i| std::mem::take(&mut streamed[i])).collect();
+        if !streamed.is_empty() {
+            self.devices[0].load_params_streamed(params, &streamed)?;
         }
         let total: usize = wanted.iter().flatten().map(|&p| params.get(p).n_bytes()).sum();
         let mut done = 0;
@@ -143,11 +194,68 @@ impl Executor {
             done += batch_bytes;
             progress(done, total);
         }
+        // State of layers the phases place apart lives on both devices.
+        let pl = &self.placement;
+        let split = |l: usize| pl.prefill.layer(l) != pl.decode.layer(l);
+        self.shared = params
+            .iter()
+            .filter_map(|(id, d)| {
+                let l = d.layer? as usize;
+                let dims = d.shape.dims();
+                (matches!(d.init, ParamInit::Zeroed) && split(l) && dims.len() == 3).then(|| {
+                    SharedState {
+                        id,
+                        layer: l,
+                        dims: [dims[0], dims[1], dims[2]],
+                        elem: d.n_bytes() / d.shape.n_elements().max(1),
+                        stale: None,
+                    }
+                })
+            })
+            .collect();
         Ok(())
     }
 
-    /// Prepares the graph for `key` with `build` on first use (split across devices).
-    pub fn prepare(&mut self, key: u64, build: impl FnOnce() -> Graph) -> Result<()> {
+    /// Brings every shared state tensor up to date on the device `phase` runs its layer on.
+    fn sync_state(&mut self, phase: Phase) -> Result<()> {
+        for s in &mut self.shared {
+            let dev = self.placement.phase(phase).layer(s.layer);
+            let Some((stale_dev, start, end)) = s.stale else { continue };
+            if stale_dev != dev || start >= end {
+                continue;
+            }
+            let src = if dev == 0 { 1 } else { 0 };
+            let [a, ctx, b] = s.dims;
+            let mut rows = vec![0u8; (end - start) * b * s.elem];
+            for h in 0..a {
+                let off = (h * ctx + start) * b * s.elem;
+                self.devices[src].read_param_range(s.id, off, &mut rows)?;
+                self.devices[dev].write_param_range(s.id, off, &rows)?;
+            }
+            s.stale = None;
+        }
+        Ok(())
+    }
+
+    /// Records that `phase` wrote positions `[pos, pos + n)` of every shared state tensor.
+    fn mark_written(&mut self, phase: Phase, pos: usize, n: usize) {
+        for s in &mut self.shared {
+            let other = if self.placement.phase(phase).layer(s.layer) == 0 { 1 } else { 0 };
+            s.stale = Some(match s.stale {
+                Some((d, a, b)) if d == other => (d, a.min(pos), b.max(pos + n)),
+                _ => (other, pos, pos + n),
+            });
+        }
+    }
+
+    /// Prepares the graph for `key`, a step of `n_tokens` tokens, with `build` on first use
+    /// (split across devices by its phase's assignment).
+    pub fn prepare(
+        &mut self,
+        key: u64,
+        n_tokens: usize,
+        build: impl FnOnce() -> Graph,
+    ) -> Result<()> {
         self.clock += 1;
         if let Some(e) = self.graphs.get_mut(&key) {
             e.last_use = self.clock;
@@ -162,7 +270,8 @@ impl Executor {
             }
         }
         let graph = build();
-        let (devs, segs) = self.segments(&graph);
+        let phase = Phase::of(n_tokens);
+        let (devs, segs) = self.segments(&graph, phase);
         let mut parts = Vec::with_capacity(segs.len());
         let mut transfers = HashMap::new();
         for (dev, seg) in devs.into_iter().zip(segs) {
@@ -176,7 +285,7 @@ impl Executor {
             let handle = self.devices[dev].prepare(g, plan)?;
             parts.push(Part { device: dev, handle, seg });
         }
-        self.graphs.insert(key, Entry { parts, transfers, last_use: self.clock });
+        self.graphs.insert(key, Entry { phase, n_tokens, parts, transfers, last_use: self.clock });
         Ok(())
     }
 
@@ -187,10 +296,13 @@ impl Executor {
         step: Step,
         inputs: &[(TensorId, HostData<'_>)],
     ) -> Result<()> {
-        let e = self
+        let (phase, n_tokens) = self
             .graphs
-            .get_mut(&key)
+            .get(&key)
+            .map(|e| (e.phase, e.n_tokens))
             .ok_or_else(|| Error::InvalidArgument(format!("graph {key} is not prepared")))?;
+        self.sync_state(phase)?;
+        let e = self.graphs.get_mut(&key).expect("invariant: checked above");
         for i in 0..e.parts.len() {
             let part = &e.parts[i];
             let mut seg_inputs = Vec::with_capacity(part.seg.inputs.len());
@@ -223,6 +335,7 @@ impl Executor {
                 }
             }
         }
+        self.mark_written(phase, step.pos as usize, n_tokens);
         Ok(())
     }
 

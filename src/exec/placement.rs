@@ -7,23 +7,36 @@ use crate::graph::Graph;
 /// How layers that do not fit the GPU budget run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OffloadMode {
-    /// The planner decides from bandwidths it measures.
+    /// The planner decides from bandwidths it measures, per phase.
     #[default]
     Auto,
     /// Weights stay in host memory and are uploaded to a reusable GPU slot before each use.
     Stream,
     /// The CPU backend computes them; activations cross over.
     Cpu,
+    /// One fixed mode for prefill and another for decode (`Place::Stream` or `Place::Cpu`).
+    Phases { prefill: Place, decode: Place },
 }
 
 impl std::str::FromStr for OffloadMode {
     type Err = String;
+    /// `auto`, `stream`, `cpu`, or `PREFILL,DECODE` with each `stream` or `cpu`.
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
+        let one = |w: &str| match w.trim().to_ascii_lowercase().as_str() {
+            "stream" => Ok(Place::Stream),
+            "cpu" => Ok(Place::Cpu),
+            _ => Err(format!(
+                "expected auto, stream, cpu or PREFILL,DECODE (each stream or cpu), got {s:?}"
+            )),
+        };
+        match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(OffloadMode::Auto),
             "stream" => Ok(OffloadMode::Stream),
             "cpu" => Ok(OffloadMode::Cpu),
-            _ => Err(format!("expected auto, stream or cpu, got {s:?}")),
+            _ => match s.split_once(',') {
+                Some((p, d)) => Ok(OffloadMode::Phases { prefill: one(p)?, decode: one(d)? }),
+                None => Err(one(s).map(|_| ()).unwrap_err()),
+            },
         }
     }
 }
@@ -92,6 +105,49 @@ impl Assignment {
             rest: 0,
             head: dev(head),
         }
+    }
+}
+
+/// Which phase a step graph belongs to: prefill and decode may place layers differently (a
+/// batch amortises an upload that one token cannot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// More than one token per step.
+    Prefill,
+    /// One token per step.
+    Decode,
+}
+
+impl Phase {
+    pub fn of(n_tokens: usize) -> Phase {
+        if n_tokens > 1 { Phase::Prefill } else { Phase::Decode }
+    }
+}
+
+/// Where a model's parts run in each phase, and which layers the main device streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub prefill: Assignment,
+    pub decode: Assignment,
+    /// Layers whose weights device 0 uploads per execution (streamed in at least one phase).
+    pub streamed: Vec<usize>,
+}
+
+impl Placement {
+    /// Everything on device `d`, nothing streamed.
+    pub fn all(d: usize) -> Placement {
+        Placement { prefill: Assignment::all(d), decode: Assignment::all(d), streamed: Vec::new() }
+    }
+
+    pub fn phase(&self, p: Phase) -> &Assignment {
+        match p {
+            Phase::Prefill => &self.prefill,
+            Phase::Decode => &self.decode,
+        }
+    }
+
+    pub fn max_device(&self) -> usize {
+        self.prefill.max_device().max(self.decode.max_device())
     }
 }
 

@@ -271,6 +271,34 @@ impl Backend for CpuBackend {
         Ok(self.prepared(h)?.arena.iter().map(|v| v.to_bits()).collect())
     }
 
+    fn read_param_range(&mut self, id: ParamId, offset: usize, out: &mut [u8]) -> Result<()> {
+        let p = self
+            .params
+            .get(&id)
+            .ok_or_else(|| Error::InvalidArgument(format!("param {} not loaded", id.0)))?;
+        let src =
+            offset.checked_add(out.len()).and_then(|end| p.bytes().get(offset..end)).ok_or_else(
+                || Error::InvalidArgument(format!("param {}: range out of bounds", id.0)),
+            )?;
+        out.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn write_param_range(&mut self, id: ParamId, offset: usize, data: &[u8]) -> Result<()> {
+        let p = self
+            .params
+            .get_mut(&id)
+            .ok_or_else(|| Error::InvalidArgument(format!("param {} not loaded", id.0)))?;
+        let dst = offset
+            .checked_add(data.len())
+            .and_then(|end| p.bytes_mut().ok()?.get_mut(offset..end))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("param {}: not state, or range out of bounds", id.0))
+            })?;
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+
     fn read_param(&mut self, id: ParamId) -> Result<Vec<u8>> {
         let p = self
             .params

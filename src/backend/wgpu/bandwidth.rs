@@ -133,3 +133,31 @@ pub fn measure(cx: &Context, pipes: &mut PipelineCache) -> Result<f64> {
     }
     Ok(best)
 }
+
+/// Bytes per upload probe round: about a layer of a mid-sized model.
+const UPLOAD_BYTES: u64 = 32 << 20;
+
+/// Host-to-device upload bandwidth in bytes per second: the wall time of `write_buffer` of
+/// [`UPLOAD_BYTES`] from host memory, a submit and the wait until the device has it (what a
+/// streamed layer costs), best of three rounds after a warm-up.
+pub fn measure_upload(cx: &Context) -> Result<f64> {
+    let bytes = UPLOAD_BYTES.min(cx.max_binding) / 16 * 16;
+    let dst = buffer(
+        cx,
+        "upload probe",
+        bytes,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+    )?;
+    let src = vec![0x3Cu8; bytes as usize];
+    let mut best = f64::INFINITY;
+    for round in 0..4 {
+        let start = std::time::Instant::now();
+        cx.queue.write_buffer(&dst, 0, &src);
+        cx.queue.submit([]);
+        cx.wait("measuring upload bandwidth")?;
+        if round > 0 {
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok(bytes as f64 / best.max(1e-9))
+}

@@ -17,6 +17,7 @@ mod profile;
 mod readback;
 mod shaders;
 mod store;
+mod stream;
 mod wait;
 
 use std::collections::HashMap;
@@ -48,6 +49,9 @@ struct Prepared {
     dispatches: Vec<Dispatch>,
     /// The graph's outputs, copied out by every execution (readback.rs).
     readback: Option<readback::Readback>,
+    /// Submits of one execution: the streamed layer to upload first (if any) and the range of
+    /// dispatches (one segment for a graph without streamed weights).
+    segments: Vec<(Option<usize>, std::ops::Range<usize>)>,
 }
 
 /// Runs graphs on one wgpu device.
@@ -59,6 +63,8 @@ pub struct WgpuBackend {
     next: u32,
     poison: bool,
     profiler: Option<Profiler>,
+    /// Layers whose weights are uploaded per execution (stream.rs).
+    stream: Option<stream::StreamSet>,
 }
 
 impl WgpuBackend {
@@ -79,6 +85,7 @@ impl WgpuBackend {
             next: 0,
             poison: false,
             profiler: None,
+            stream: None,
         })
     }
 
@@ -103,39 +110,91 @@ impl WgpuBackend {
             .ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))
     }
 
-    /// Profiling mode of `execute`: one pass per dispatch with timestamps, totals by kernel.
-    fn execute_profiled(&mut self, h: GraphHandle, step: Step) -> Result<()> {
+    /// Splits dispatches into submits at the first dispatch of each streamed layer.
+    fn segments(&self, dispatches: &[Dispatch]) -> Vec<(Option<usize>, std::ops::Range<usize>)> {
+        let Some(st) = &self.stream else { return vec![(None, 0..dispatches.len())] };
+        let mut out: Vec<(Option<usize>, std::ops::Range<usize>)> = vec![(None, 0..0)];
+        let mut current = None;
+        for (i, d) in dispatches.iter().enumerate() {
+            let layer = d.params.iter().find_map(|&p| st.layer_of(p));
+            if layer.is_some() && layer != current {
+                current = layer;
+                out.push((layer, i..i));
+            }
+            out.last_mut().expect("invariant: one segment").1.end = i + 1;
+        }
+        out.retain(|(l, r)| l.is_some() || !r.is_empty());
+        out
+    }
+
+    /// Records and submits one execution: per segment, the streamed layer's upload, then its
+    /// dispatches in one compute pass (one pass per dispatch with timestamps when profiling);
+    /// the output readback goes in the last submit.
+    fn run(&mut self, h: GraphHandle, step: Step) -> Result<()> {
         let g = self
             .graphs
             .get(&h)
             .ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))?;
-        let prof = self.profiler.as_mut().expect("invariant: called in profiling mode");
         let mut labels = Vec::new();
-        self.cx.scoped("executing graph (profiled)", || {
-            let mut enc = self.cx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("profiled step"),
-            });
-            for d in &g.dispatches {
-                let [x, y, z] = d.groups.at(step);
-                if x == 0 || y == 0 || z == 0 || labels.len() as u32 >= prof.capacity {
-                    continue;
-                }
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(d.label),
-                    timestamp_writes: Some(prof.writes(labels.len() as u32)),
+        let (cx, stream, mut prof) = (&self.cx, &mut self.stream, self.profiler.as_mut());
+        let last = g.segments.len().saturating_sub(1);
+        for (si, (layer, range)) in g.segments.iter().enumerate() {
+            if let (Some(li), Some(st)) = (layer, stream.as_mut()) {
+                st.upload(cx, *li);
+            }
+            cx.scoped("executing graph", || {
+                let mut enc = cx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("step"),
                 });
-                pass.set_pipeline(&d.pipeline);
-                pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(x, y, z);
-                labels.push(d.label);
-            }
-            prof.resolve(&mut enc, labels.len() as u32);
-            if let Some(r) = &g.readback {
-                r.record(&mut enc, &g.bufs.arena);
-            }
-            self.cx.queue.submit([enc.finish()]);
-        })?;
-        prof.collect(&self.cx, &labels)
+                let dispatches = &g.dispatches[range.clone()];
+                match prof.as_deref_mut() {
+                    None => {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("step"),
+                            timestamp_writes: None,
+                        });
+                        for d in dispatches {
+                            let [x, y, z] = d.groups.at(step);
+                            if x == 0 || y == 0 || z == 0 {
+                                continue;
+                            }
+                            pass.set_pipeline(&d.pipeline);
+                            pass.set_bind_group(0, &d.bind_group, &[]);
+                            pass.dispatch_workgroups(x, y, z);
+                        }
+                    }
+                    Some(prof) => {
+                        for d in dispatches {
+                            let [x, y, z] = d.groups.at(step);
+                            if x == 0 || y == 0 || z == 0 || labels.len() as u32 >= prof.capacity {
+                                continue;
+                            }
+                            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                label: Some(d.label),
+                                timestamp_writes: Some(prof.writes(labels.len() as u32)),
+                            });
+                            pass.set_pipeline(&d.pipeline);
+                            pass.set_bind_group(0, &d.bind_group, &[]);
+                            pass.dispatch_workgroups(x, y, z);
+                            labels.push(d.label);
+                        }
+                        if si == last {
+                            prof.resolve(&mut enc, labels.len() as u32);
+                        }
+                    }
+                }
+                if si == last
+                    && let Some(r) = &g.readback
+                {
+                    r.record(&mut enc, &g.bufs.arena);
+                }
+                cx.queue.submit([enc.finish()]);
+            })?;
+        }
+        match prof {
+            Some(prof) => prof.collect(cx, &labels),
+            None => Ok(()),
+        }
     }
 
     /// Copies `bytes` bytes from `src` at `offset` into host memory.
@@ -201,11 +260,24 @@ impl WgpuBackend {
         Ok(out)
     }
 
+    /// The single buffer of state tensor `id` and its byte offset there, checking that
+    /// `offset .. offset + len` lies inside the tensor.
+    fn state_window(&self, id: ParamId, offset: usize, len: usize) -> Result<(wgpu::Buffer, u64)> {
+        let p = self.store.get(id)?;
+        let [c] = p.chunks.as_slice() else {
+            return Err(Error::InvalidArgument(format!("param {} is split in chunks", id.0)));
+        };
+        if (offset + len) as u64 + 4 > c.size {
+            return Err(Error::InvalidArgument(format!("param {}: range out of bounds", id.0)));
+        }
+        Ok((c.buffer.clone(), c.offset))
+    }
+
     fn param_bytes(&mut self, id: ParamId) -> Result<Vec<u8>> {
         let p = self.store.get(id)?;
         let mut out = Vec::new();
         for c in &p.chunks {
-            out.extend(self.read_bytes(&c.buffer, 0, c.buffer.size() - 4)?);
+            out.extend(self.read_bytes(&c.buffer, c.offset, c.size - 4)?);
         }
         Ok(out)
     }
@@ -276,7 +348,8 @@ impl Backend for WgpuBackend {
         let h = GraphHandle(self.next);
         self.next += 1;
         let readback = readback::Readback::new(&self.cx, &graph, &plan)?;
-        self.graphs.insert(h, Prepared { graph, plan, bufs, dispatches, readback });
+        let segments = self.segments(&dispatches);
+        self.graphs.insert(h, Prepared { graph, plan, bufs, dispatches, readback, segments });
         Ok(h)
     }
 
@@ -315,35 +388,7 @@ impl Backend for WgpuBackend {
             };
             q.write_buffer(&g.bufs.arena, loc.offset as u64 * 4, bytes);
         }
-        if self.profiler.is_some() {
-            return self.execute_profiled(h, step);
-        }
-        let g = self.prepared(h)?;
-        self.cx.scoped("executing graph", || {
-            let mut enc = self
-                .cx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("step"),
-                    timestamp_writes: None,
-                });
-                for d in &g.dispatches {
-                    let [x, y, z] = d.groups.at(step);
-                    if x == 0 || y == 0 || z == 0 {
-                        continue;
-                    }
-                    pass.set_pipeline(&d.pipeline);
-                    pass.set_bind_group(0, &d.bind_group, &[]);
-                    pass.dispatch_workgroups(x, y, z);
-                }
-            }
-            if let Some(r) = &g.readback {
-                r.record(&mut enc, &g.bufs.arena);
-            }
-            self.cx.queue.submit([enc.finish()]);
-        })
+        self.run(h, step)
     }
 
     fn read_f32(&mut self, h: GraphHandle, t: TensorId, out: &mut [f32]) -> Result<()> {
@@ -405,6 +450,51 @@ impl Backend for WgpuBackend {
 
     fn read_param(&mut self, id: ParamId) -> Result<Vec<u8>> {
         self.param_bytes(id)
+    }
+
+    fn load_params_streamed(&mut self, params: &ParamTable, layers: &[Vec<ParamId>]) -> Result<()> {
+        if self.stream.is_some() || !self.graphs.is_empty() {
+            return Err(Error::InvalidArgument(
+                "streamed layers are registered once, before any graph is prepared".into(),
+            ));
+        }
+        self.stream = Some(stream::StreamSet::new(&self.cx, &mut self.store, params, layers)?);
+        self.cx.check("allocating stream slots")
+    }
+
+    fn stream_stats(&mut self) -> Option<super::StreamStats> {
+        let st = self.stream.as_mut()?;
+        let (uploaded, staging) = st.take_stats();
+        Some(super::StreamStats { slot_bytes: st.device_bytes(), uploaded, staging })
+    }
+
+    fn measure_upload_bandwidth(&mut self) -> Result<Option<f64>> {
+        bandwidth::measure_upload(&self.cx).map(Some)
+    }
+
+    fn read_param_range(&mut self, id: ParamId, offset: usize, out: &mut [u8]) -> Result<()> {
+        let (buffer, base) = self.state_window(id, offset, out.len())?;
+        // Copies are whole words: read the covering words and cut.
+        let start = (base + offset as u64) / 4 * 4;
+        let end = (base + (offset + out.len()) as u64).div_ceil(4) * 4;
+        let raw = self.read_bytes(&buffer, start, end - start)?;
+        let skip = (base + offset as u64 - start) as usize;
+        out.copy_from_slice(&raw[skip..skip + out.len()]);
+        Ok(())
+    }
+
+    fn write_param_range(&mut self, id: ParamId, offset: usize, data: &[u8]) -> Result<()> {
+        let (buffer, base) = self.state_window(id, offset, data.len())?;
+        let at = base + offset as u64;
+        if !at.is_multiple_of(4) || !data.len().is_multiple_of(4) {
+            return Err(Error::InvalidArgument(format!(
+                "param {}: writes must be whole words ({} bytes at {offset})",
+                id.0,
+                data.len()
+            )));
+        }
+        self.cx.queue.write_buffer(&buffer, at, data);
+        self.cx.check("writing state")
     }
 
     fn unload_params(&mut self, ids: &[ParamId]) {

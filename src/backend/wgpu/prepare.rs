@@ -89,6 +89,8 @@ pub struct Dispatch {
     pub bind_group: wgpu::BindGroup,
     pub groups: Groups,
     pub label: &'static str,
+    /// Persistent tensors the dispatch binds (which streamed layer it needs, stream.rs).
+    pub params: Vec<ParamId>,
 }
 
 /// Device buffers of one prepared graph.
@@ -200,7 +202,7 @@ pub fn build(
                         .chunks
                         .get(*k)
                         .ok_or_else(|| Error::Device(format!("param {} has no chunk {k}", id.0)))?;
-                    c.buffer.as_entire_binding()
+                    c.binding()
                 }
                 Res::Scratch => bufs
                     .scratch
@@ -221,7 +223,12 @@ pub fn build(
                 entries: &entries,
             })
         })?;
-        dispatches.push(Dispatch { pipeline, bind_group, groups: spec.groups, label });
+        let params = spec
+            .bindings
+            .iter()
+            .filter_map(|(_, r)| if let Res::Param(id, _) = r { Some(*id) } else { None })
+            .collect();
+        dispatches.push(Dispatch { pipeline, bind_group, groups: spec.groups, label, params });
     }
     Ok((bufs, dispatches))
 }

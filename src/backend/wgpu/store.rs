@@ -12,11 +12,26 @@ use super::context::Context;
 use crate::error::{Error, Result};
 use crate::graph::{ParamId, ParamInit, ParamTable};
 
-/// Rows `[row_start, row_start + rows)` of a tensor, in a buffer of their own.
+/// Rows `[row_start, row_start + rows)` of a tensor: bytes `offset .. offset + size` of
+/// `buffer` (a buffer of their own for resident tensors, a window of a reusable slot for
+/// streamed ones, stream.rs).
 pub struct Chunk {
     pub buffer: wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
     pub row_start: usize,
     pub rows: usize,
+}
+
+impl Chunk {
+    /// The chunk as a storage binding (kernels address its rows from 0).
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: std::num::NonZeroU64::new(self.size),
+        })
+    }
 }
 
 /// A persistent tensor: one chunk, or several for a matrix larger than a binding.
@@ -30,7 +45,7 @@ pub struct ParamStore {
 }
 
 /// Buffer size for `bytes` of tensor data: whole words plus one spare word.
-fn padded(bytes: usize) -> u64 {
+pub fn padded(bytes: usize) -> u64 {
     (bytes.div_ceil(4) * 4 + 4) as u64
 }
 
@@ -39,6 +54,11 @@ impl ParamStore {
         self.bufs
             .get(&id)
             .ok_or_else(|| Error::Device(format!("param {} is not loaded on this device", id.0)))
+    }
+
+    /// Registers a tensor whose chunks were made elsewhere (streamed weights, stream.rs).
+    pub fn insert(&mut self, id: ParamId, buf: ParamBuf) {
+        self.bufs.insert(id, buf);
     }
 
     pub fn unload(&mut self, ids: &[ParamId]) {
@@ -114,7 +134,7 @@ impl ParamStore {
                     }
                 }
                 buffer.unmap();
-                chunks.push(Chunk { buffer, row_start, rows: n });
+                chunks.push(Chunk { buffer, offset: 0, size, row_start, rows: n });
                 row_start += n;
                 if row_start >= rows {
                     break;
