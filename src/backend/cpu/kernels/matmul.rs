@@ -3,11 +3,12 @@
 //!
 //! Scheme (ggml-cpu.c `ggml_compute_forward_mul_mat`): x `(n, k)` is converted ONCE per op into
 //! the activation type each weight's dot product wants (dot/mod.rs), in the graph's
-//! [`Scratch`]; rayon then splits the weight rows into blocks of [`ROWS_PER_TASK`], and each
-//! block dots its rows with all n activation rows, so a weight row is read from memory once
-//! per op. Results land as `(rows, n)`: for n = 1 that is `out` itself; for n > 1 a scratch
-//! buffer that the epilogue transposes into `out` `(n, rows)`. Bias, then residual, are added
-//! in the epilogue (ggml adds them as separate ops in that order).
+//! [`Scratch`]. Decode (n = 1): rayon splits the weight rows into blocks of [`ROWS_PER_TASK`]
+//! and each row is one dot product, written straight into `out`. Prefill (n > 1,
+//! matmul_tiled.rs): rayon tasks own blocks of weight rows and compute them against all n
+//! tokens in register tiles (several rows × several tokens per kernel call), writing their
+//! columns of `out (n, rows)` directly, with bias, then residual (ggml adds them as separate
+//! ops in that order), or the GLU, applied on the way.
 //!
 //! May use: `quant`, `graph`, the CPU tensors. Invariant: weights are read in place from the
 //! parameter bytes (any alignment); once the scratch has grown to the graph's largest op,
@@ -17,6 +18,7 @@ use rayon::prelude::*;
 
 use super::dot::{self, DotKernel};
 use super::glu::activate;
+use super::matmul_tiled::{Columns, RB, TB, fill_block};
 use crate::backend::cpu::Rows;
 use crate::backend::cpu::tensors::Io;
 use crate::error::{Error, Result};
@@ -33,8 +35,6 @@ const ROWS_PER_TASK: usize = 16;
 pub struct Scratch {
     /// x converted to the weights' activation types.
     pub act: Vec<u8>,
-    /// Matmul results as `(rows, n)` before the transposing epilogue.
-    pub out: Vec<f32>,
 }
 
 /// The first `len` elements of `v`, growing it on first use.
@@ -163,27 +163,48 @@ fn par_rows(dst: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     });
 }
 
-/// `out (n, m) = tmpᵀ (+ bias) (+ residual)`, where `tmp` is `(m, n)` (or `out` already holds
-/// the products when `tmp` is `None`).
-fn epilogue(
-    out: &mut [f32],
-    m: usize,
-    tmp: Option<&[f32]>,
+/// Decode's `out (1, m) += bias (+ residual)`, in that order.
+fn epilogue(out: &mut [f32], bias: Option<&[f32]>, residual: Option<Rows<'_>>) {
+    if let Some(b) = bias {
+        out.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+    }
+    if let Some(res) = residual {
+        out.iter_mut().zip(res.row(0)).for_each(|(v, r)| *v += r);
+    }
+}
+
+/// Prefill's products of `w` into columns `first..first + w.rows` of `out (n, m)`, plus bias
+/// and residual.
+fn tiled(
+    w: &Weight<'_>,
+    k: usize,
+    acts: &Acts<'_>,
+    first: usize,
+    cols: &Columns<'_>,
     bias: Option<&[f32]>,
     residual: Option<Rows<'_>>,
 ) {
-    let n = out.len() / m.max(1);
-    out.par_chunks_mut(m.max(1)).enumerate().for_each(|(t, y)| {
-        if let Some(tmp) = tmp {
-            for (r, v) in y.iter_mut().enumerate() {
-                *v = tmp[r * n + t];
+    let n = acts.x.rows;
+    cols.par_blocks(first..first + w.rows, |mut cb| {
+        let rows = cb.c0 - first..cb.c0 - first + cb.width;
+        let mut block = [0f32; RB * TB];
+        for t0 in (0..n).step_by(TB) {
+            let toks = t0..(t0 + TB).min(n);
+            let a_row = |t| acts.row(w.kernel.act, t);
+            fill_block(&w.kernel, k, |r| w.row(r), a_row, rows.clone(), toks.clone(), &mut block);
+            for (j, t) in toks.enumerate() {
+                let res = residual.map(|res| &res.row(t)[cb.c0..cb.c0 + cb.width]);
+                for i in 0..cb.width {
+                    let mut v = block[i * TB + j];
+                    if let Some(b) = bias {
+                        v += b[cb.c0 + i];
+                    }
+                    if let Some(res) = res {
+                        v += res[i];
+                    }
+                    cb.set(t, i, v);
+                }
             }
-        }
-        if let Some(b) = bias {
-            y.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-        }
-        if let Some(res) = residual {
-            y.iter_mut().zip(res.row(t)).for_each(|(v, r)| *v += r);
         }
     });
 }
@@ -220,30 +241,32 @@ pub fn matmul(
         plan.need(Weight::new(io, w, k)?.kernel.act, n, k)?;
     }
     let acts = plan.convert(x, &mut scratch.act)?;
-    {
-        let dst = if n == 1 { &mut *out } else { grow(&mut scratch.out, n * m)? };
-        let mut first = 0;
+    let mut first = 0;
+    if n == 1 {
         for &w in weights {
             let w = Weight::new(io, w, k)?;
-            let end = first + w.rows;
-            let Some(part) = dst.get_mut(first * n..end * n) else {
+            let Some(part) = out.get_mut(first..first + w.rows) else {
                 return Err(Error::Device(format!("weights have more than {m} rows")));
             };
-            par_rows(part, n, |r, ys| {
-                let w_row = w.row(r);
-                for (t, y) in ys.iter_mut().enumerate() {
-                    *y = w.dot(k, w_row, &acts, t);
-                }
-            });
-            first = end;
+            par_rows(part, 1, |r, ys| ys[0] = w.dot(k, w.row(r), &acts, 0));
+            first += w.rows;
         }
-        if first != m {
-            return Err(Error::Device(format!("weights have {first} rows, out has {m}")));
+    } else {
+        let cols = Columns::new(&mut *out, n, m);
+        for &w in weights {
+            let w = Weight::new(io, w, k)?;
+            if first + w.rows > m {
+                return Err(Error::Device(format!("weights have more than {m} rows")));
+            }
+            tiled(&w, k, &acts, first, &cols, bias, residual);
+            first += w.rows;
         }
     }
-    let tmp = (n > 1).then(|| &scratch.out[..n * m]);
-    if tmp.is_some() || bias.is_some() || residual.is_some() {
-        epilogue(out, m, tmp, bias, residual);
+    if first != m {
+        return Err(Error::Device(format!("weights have {first} rows, out has {m}")));
+    }
+    if n == 1 && (bias.is_some() || residual.is_some()) {
+        epilogue(out, bias, residual);
     }
     Ok(())
 }
@@ -272,18 +295,29 @@ pub fn matmul_glu(
     plan.need(g.kernel.act, n, k)?;
     plan.need(u.kernel.act, n, k)?;
     let acts = plan.convert(x, &mut scratch.act)?;
-    {
-        let dst = if n == 1 { &mut *out } else { grow(&mut scratch.out, n * m)? };
-        par_rows(dst, n, |r, ys| {
-            let (g_row, u_row) = (g.row(r), u.row(r));
-            for (t, y) in ys.iter_mut().enumerate() {
-                *y = activate(act, g.dot(k, g_row, &acts, t)) * u.dot(k, u_row, &acts, t);
-            }
+    if n == 1 {
+        par_rows(out, 1, |r, ys| {
+            ys[0] = activate(act, g.dot(k, g.row(r), &acts, 0)) * u.dot(k, u.row(r), &acts, 0);
         });
+        return Ok(());
     }
-    if n > 1 {
-        epilogue(out, m, Some(&scratch.out[..n * m]), None, None);
-    }
+    let cols = Columns::new(out, n, m);
+    cols.par_blocks(0..m, |mut cb| {
+        let rows = cb.c0..cb.c0 + cb.width;
+        let (mut gb, mut ub) = ([0f32; RB * TB], [0f32; RB * TB]);
+        for t0 in (0..n).step_by(TB) {
+            let toks = t0..(t0 + TB).min(n);
+            for (w, block) in [(&g, &mut gb), (&u, &mut ub)] {
+                let a_row = |t| acts.row(w.kernel.act, t);
+                fill_block(&w.kernel, k, |r| w.row(r), a_row, rows.clone(), toks.clone(), block);
+            }
+            for (j, t) in toks.enumerate() {
+                for i in 0..cb.width {
+                    cb.set(t, i, activate(act, gb[i * TB + j]) * ub[i * TB + j]);
+                }
+            }
+        }
+    });
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod get_rows;
 mod glu;
 mod kv;
 mod matmul;
+mod matmul_tiled;
 mod norm;
 mod rope;
 mod softmax;

@@ -15,6 +15,13 @@
 //! AVX2 + FMA + F16C versions of all of them; x86_avx512.rs AVX-512 + VNNI versions of the
 //! test models' hot types (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K), where they measured faster.
 //!
+//! Tiles (tile.rs): for prefill, a weight type may also have a register-tiled kernel that
+//! computes a whole (weight rows × activation rows) block of dot products per call, decoding each
+//! weight block once per token tile and loading each activation block once per row tile:
+//! x86_avx512_tile.rs / x86_avx512_tile_k.rs (AVX-512 + VNNI) and x86_avx2_tile.rs /
+//! x86_avx2_tile_k.rs (AVX2) for the test models' types (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K).
+//! Types without one use the per-row dot for every pair.
+//!
 //! SIMD choice: [`select`] detects the CPU once per process and takes, per entry, the version
 //! of the highest level it supports (scalar < avx2 < avx512). The environment variable
 //! `KILN_CPU_SIMD=scalar|avx2|avx512` caps that level, for debugging and benchmarking; it
@@ -31,15 +38,28 @@ mod float;
 mod k_quants;
 #[cfg(test)]
 mod simd_tests;
+mod tile;
+#[cfg(test)]
+mod tile_tests;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2_k;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2_tile;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2_tile_k;
 // AVX-512 intrinsics are stable since Rust 1.89 (the crate's rust-version is older; wgpu 30
 // already needs 1.87).
 #[cfg(target_arch = "x86_64")]
 #[clippy::msrv = "1.89"]
 mod x86_avx512;
+#[cfg(target_arch = "x86_64")]
+#[clippy::msrv = "1.89"]
+mod x86_avx512_tile;
+#[cfg(target_arch = "x86_64")]
+#[clippy::msrv = "1.89"]
+mod x86_avx512_tile_k;
 
 use std::sync::OnceLock;
 
@@ -47,17 +67,21 @@ use std::sync::OnceLock;
 /// for the f16 KV cache too.
 pub(super) use float::f16_to_f32;
 
+pub use tile::Tile;
+
 use crate::quant::{self, Block, DType};
 
 /// `Σ_i w[i]·a[i]` over `n` elements: `w` is one weight row of the weight type, `a` one
 /// activation row already converted to the entry's activation type, both as raw bytes.
 pub type VecDot = fn(n: usize, w: &[u8], a: &[u8]) -> f32;
 
-/// How to multiply weights of one type: the activation type to convert x to, and the dot.
+/// How to multiply weights of one type: the activation type to convert x to, the dot, and the
+/// tiled kernel for several activation rows at once, if this CPU has one for the type.
 #[derive(Clone, Copy)]
 pub struct DotKernel {
     pub act: DType,
     pub dot: VecDot,
+    pub tile: Option<Tile>,
 }
 
 /// `(weight type, activation type, dot)` for every weight type.
@@ -83,9 +107,11 @@ const SCALAR: Table = [
 /// The dot product for weights of type `w`, or `None` for types that are only ever activations
 /// (Q8_1, Q8_K: ggml has no CPU dot with them as weights either).
 pub fn kernel(w: DType) -> Option<DotKernel> {
-    static CHOSEN: OnceLock<Table> = OnceLock::new();
-    let table = CHOSEN.get_or_init(select);
-    table.iter().find(|e| e.0 == w).map(|&(_, act, dot)| DotKernel { act, dot })
+    static CHOSEN: OnceLock<(Table, Tiles)> = OnceLock::new();
+    let (table, tiles) = CHOSEN.get_or_init(select);
+    let i = table.iter().position(|e| e.0 == w)?;
+    let (_, act, dot) = table[i];
+    Some(DotKernel { act, dot, tile: tiles[i] })
 }
 
 /// An instruction-set level, lowest first; a table for a level takes each entry's version
@@ -129,6 +155,15 @@ const AVX512: [(DType, VecDot); 6] = [
     (DType::Q6_K, x86_avx512::dot_q6_k_q8_k),
 ];
 
+/// `(weight type, tile)` of the AVX2 level and the AVX-512 level (which replaces them).
+#[cfg(target_arch = "x86_64")]
+const AVX2_TILES: [(DType, Tile); 6] = x86_avx2_tile::TILES;
+#[cfg(target_arch = "x86_64")]
+const AVX512_TILES: [(DType, Tile); 6] = x86_avx512_tile::TILES;
+
+/// The tiled kernel of each entry of a [`Table`] (same order), if any.
+type Tiles = [Option<Tile>; 13];
+
 /// The highest level this CPU supports.
 fn detected() -> Level {
     #[cfg(target_arch = "x86_64")]
@@ -155,6 +190,13 @@ fn detected() -> Level {
 const LEVELS: [(Level, &[(DType, VecDot)]); 2] = [(Level::Avx2, &AVX2), (Level::Avx512, &AVX512)];
 #[cfg(not(target_arch = "x86_64"))]
 const LEVELS: [(Level, &[(DType, VecDot)]); 0] = [];
+
+/// Each SIMD level's tiles, lowest level first.
+#[cfg(target_arch = "x86_64")]
+const TILE_LEVELS: [(Level, &[(DType, Tile)]); 2] =
+    [(Level::Avx2, &AVX2_TILES), (Level::Avx512, &AVX512_TILES)];
+#[cfg(not(target_arch = "x86_64"))]
+const TILE_LEVELS: [(Level, &[(DType, Tile)]); 0] = [];
 
 /// The cap `KILN_CPU_SIMD` sets, if any.
 fn env_cap() -> Option<Level> {
@@ -190,12 +232,26 @@ fn table(level: Level) -> Table {
     t
 }
 
+/// The tiles for `level` (none at the scalar level), lowered to what this CPU has.
+fn tiles(level: Level) -> Tiles {
+    let level = level.min(detected());
+    let mut t = [None; 13];
+    for (_, entries) in TILE_LEVELS.iter().filter(|l| l.0 <= level) {
+        for &(w, tile) in *entries {
+            if let Some(i) = SCALAR.iter().position(|e| e.0 == w) {
+                t[i] = Some(tile);
+            }
+        }
+    }
+    t
+}
+
 /// Picks the best implementation of each entry for this CPU, capped by `KILN_CPU_SIMD`.
-fn select() -> Table {
+fn select() -> (Table, Tiles) {
     let (cpu, cap) = (detected(), env_cap());
     let level = cap.map_or(cpu, |c| c.min(cpu));
     log::info!("CPU dot products: {level:?} (CPU supports {cpu:?}, KILN_CPU_SIMD cap {cap:?})");
-    table(level)
+    (table(level), tiles(level))
 }
 
 /// Views whole blocks of `bytes` (alignment 1, so any offset works).

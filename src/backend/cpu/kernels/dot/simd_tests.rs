@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 
 /// The unit roundoff of f32, 2^-24.
-const U: f64 = f32::EPSILON as f64 / 2.0;
+pub(super) const U: f64 = f32::EPSILON as f64 / 2.0;
 
 /// Byte ranges of the f16 super-scales of a block: `(d, min-scale or None)` (ggml-common.h).
 fn scale_fields(dt: DType) -> (usize, Option<usize>) {
@@ -32,7 +32,7 @@ fn scale_fields(dt: DType) -> (usize, Option<usize>) {
 }
 
 /// `n` weights of `dt` as raw bytes (see the module doc for the mix).
-fn weights(dt: DType, n: usize, r: &mut ChaCha8Rng) -> Vec<u8> {
+pub(super) fn weights(dt: DType, n: usize, r: &mut ChaCha8Rng) -> Vec<u8> {
     if dt.is_float() {
         let x: Vec<f32> = (0..n)
             .map(|i| if i % 61 == 7 { 0.0 } else { r.random_range(-1.0f32..1.0) * 0.1 })
@@ -62,7 +62,7 @@ fn weights(dt: DType, n: usize, r: &mut ChaCha8Rng) -> Vec<u8> {
 
 /// A random f32 row: per 32 elements uniform, zero, constant or alternating (the last two give
 /// quants of ±127, the extremes the integer paths must not saturate on).
-fn activations(n: usize, r: &mut ChaCha8Rng) -> Vec<f32> {
+pub(super) fn activations(n: usize, r: &mut ChaCha8Rng) -> Vec<f32> {
     let mut x = vec![0.0f32; n];
     for chunk in x.chunks_mut(32) {
         let c = r.random_range(-2.0f32..2.0);
@@ -89,7 +89,7 @@ fn decode(dt: DType, bytes: &[u8], n: usize) -> Vec<f64> {
 /// magnitudes of the terms either version adds: every term is a sum of some of these products
 /// (a block, a lane or a min sum). The two parts come from decoding the block with the other
 /// super-scale zeroed. Q8_1's `s` is `d·Σq` rounded to f16, so min terms carry (1 + 2^-11).
-fn magnitude(dt: DType, w: &[u8], act: DType, a: &[u8], n: usize) -> f64 {
+pub(super) fn magnitude(dt: DType, w: &[u8], act: DType, a: &[u8], n: usize) -> f64 {
     let a = decode(act, a, n);
     let part = |zero: Option<usize>| {
         let mut w = w.to_vec();
@@ -129,7 +129,7 @@ fn bound(dt: DType, n: usize, e: f64) -> f64 {
 }
 
 /// The SIMD levels this CPU has, with their tables.
-fn simd_tables() -> Vec<(Level, Table)> {
+pub(super) fn simd_tables() -> Vec<(Level, Table)> {
     [Level::Avx2, Level::Avx512]
         .into_iter()
         .filter(|&l| l <= detected())

@@ -24,7 +24,7 @@ use super::x86_avx2::{fp16, hsum, hsum128, ld128, ld256};
 use crate::quant::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
 
 /// `vpshufb` controls that put i16 element `k` (of 8 per 128-bit lane) in every i16 lane.
-const ONE: [[u8; 32]; 8] = {
+pub(super) const ONE: [[u8; 32]; 8] = {
     let mut t = [[0u8; 32]; 8];
     let mut k = 0;
     while k < 8 {
@@ -40,7 +40,7 @@ const ONE: [[u8; 32]; 8] = {
 
 /// Controls that put i16 element `2k` in the low 128-bit lane and `2k + 1` in the high one:
 /// a 32-byte quant vector whose halves are consecutive 16-groups.
-const PAIR: [[u8; 32]; 4] = {
+pub(super) const PAIR: [[u8; 32]; 4] = {
     let mut t = [[0u8; 32]; 4];
     let mut k = 0;
     while k < 4 {

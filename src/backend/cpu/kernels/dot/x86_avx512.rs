@@ -29,7 +29,7 @@ use crate::quant::{BlockQ4_K, BlockQ8_K, QK_K};
 /// 64 bytes at any alignment.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 #[inline]
-fn ld512<T: bytemuck::Pod>(b: &[T; 64]) -> __m512i {
+pub(super) fn ld512<T: bytemuck::Pod>(b: &[T; 64]) -> __m512i {
     const { assert!(size_of::<T>() == 1) };
     // SAFETY: 64 one-byte elements are 64 readable bytes; loadu has no alignment requirement.
     unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
@@ -181,13 +181,13 @@ const fn quarters(c: i16) -> [i16; 32] {
     t
 }
 
-const Q4K_IDX: [[i16; 32]; 4] = [halves(0, 1), halves(2, 3), halves(4, 5), halves(6, 7)];
-const Q6K_IDX: [[i16; 32]; 4] = [quarters(0), quarters(1), quarters(2), quarters(3)];
+pub(super) const Q4K_IDX: [[i16; 32]; 4] = [halves(0, 1), halves(2, 3), halves(4, 5), halves(6, 7)];
+pub(super) const Q6K_IDX: [[i16; 32]; 4] = [quarters(0), quarters(1), quarters(2), quarters(3)];
 
 /// A `vpermw` index vector.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 #[inline]
-fn idx(t: &[i16; 32]) -> __m512i {
+pub(super) fn idx(t: &[i16; 32]) -> __m512i {
     // SAFETY: 32 i16 are 64 readable bytes; loadu has no alignment requirement.
     unsafe { _mm512_loadu_si512(t.as_ptr().cast()) }
 }
