@@ -1,5 +1,6 @@
-// matvec: y[t, col] = Σ_k W[row, k]·x[t, k] for n_tok ≤ 4 tokens (decode), over raw GGUF rows
-// decoded by the dtype's common/quant_*.wgsl snippet, with the epilogues of matmul_io.wgsl.
+// matvec: y[t, col] = Σ_k W[row, k]·x[t, k] for N_TOK ≤ 4 tokens (decode) on GPUs, over raw GGUF
+// rows decoded by the dtype's common/quant_*.wgsl snippet, with the epilogues of matmul_io.wgsl
+// (CPU-type adapters run matvec_rows.wgsl instead).
 // Layout: one workgroup per group of 4 weight rows (slots); invocations stride the rows' runs
 // of 16 weights, load x once per run and reuse it for the 4 rows; reduce_sum4 adds the lanes'
 // partial sums per token. With Q_MIN a run adds a·Σ q·x + b·Σ x (the K-quant min trick).
@@ -9,6 +10,7 @@
 // Reference: kernels-ref matvec::matmul over quant::dequantize. Rust: src/backend/wgpu/kernels/matmul.rs.
 
 override WG: u32 = 64u;
+override N_TOK: u32 = 1u; // tokens (1 ..= 4), fixed per pipeline: no per-token tests at run time
 
 @compute @workgroup_size(WG)
 fn main(lane: Lane) {
@@ -39,43 +41,39 @@ fn main(lane: Lane) {
         // multiplies the clamped values by zero weights).
         var xs: array<mat4x4<f32>, 4>;
         var xsum = vec4<f32>(0.0);
-        for (var t = 0u; t < 4u; t++) {
-            if t < p.n_tok {
-                let xb = p.x_off + t * p.x_stride;
-                for (var i = 0u; i < 4u; i++) {
-                    let k = k0 + 4u * i;
-                    xs[t][i] = vec4<f32>(
-                        act[xb + min(k, kmax)],
-                        act[xb + min(k + 1u, kmax)],
-                        act[xb + min(k + 2u, kmax)],
-                        act[xb + min(k + 3u, kmax)]
-                    );
-                }
-                if Q_MIN {
-                    xsum[t] = dot(xs[t][0] + xs[t][1] + xs[t][2] + xs[t][3], vec4<f32>(1.0));
-                }
+        for (var t = 0u; t < N_TOK; t++) {
+            let xb = p.x_off + t * p.x_stride;
+            for (var i = 0u; i < 4u; i++) {
+                let k = k0 + 4u * i;
+                xs[t][i] = vec4<f32>(
+                    act[xb + min(k, kmax)],
+                    act[xb + min(k + 1u, kmax)],
+                    act[xb + min(k + 2u, kmax)],
+                    act[xb + min(k + 3u, kmax)]
+                );
+            }
+            if Q_MIN {
+                xsum[t] = dot(xs[t][0] + xs[t][1] + xs[t][2] + xs[t][3], vec4<f32>(1.0));
             }
         }
         let blk = (r / per_blk) * QB;
         for (var i = 0u; i < 4u; i++) {
             if ok[i] {
                 let w = dq_run(bufs[i], rows[i] * p.row_bytes + blk, r % per_blk, p.k - k0);
-                for (var t = 0u; t < 4u; t++) {
-                    if t < p.n_tok {
-                        let m = xs[t];
-                        let qx = dot(w.q[0], m[0]) + dot(w.q[1], m[1]) + dot(w.q[2], m[2])
-                            + dot(w.q[3], m[3]);
-                        var v = w.a * qx;
-                        if Q_MIN {
-                            v += w.b * xsum[t];
-                        }
-                        acc[t][i] += v;
+                for (var t = 0u; t < N_TOK; t++) {
+                    let m = xs[t];
+                    let qx = dot(w.q[0], m[0]) + dot(w.q[1], m[1]) + dot(w.q[2], m[2])
+                        + dot(w.q[3], m[3]);
+                    var v = w.a * qx;
+                    if Q_MIN {
+                        v += w.b * xsum[t];
                     }
+                    acc[t][i] += v;
                 }
             }
         }
     }
-    for (var t = 0u; t < p.n_tok; t++) {
+    for (var t = 0u; t < N_TOK; t++) {
         let v = reduce_sum4(lane, acc[t]);
         if lane.lid == 0u {
             store_group(s, g, t, v);

@@ -20,6 +20,14 @@
 //                              run j of the block starting at byte `blk` of weight binding
 //                              `buf`; only float types read `lim` (weights of the row left from
 //                              the run's start): weights past it are 0 and never read.
+//   const UW: u32              weights per UNIT (16, 32, 64 or 128, dividing QK or equal to it):
+//                              the group of runs one dq_unit call decodes from one load of the
+//                              words they share (a legacy block; a Q4_K 64-weight chunk …)
+//   fn dq_unit(buf: u32, blk: u32, j: u32, lim: u32) -> Unit
+//                              unit j of the block at byte `blk`: runs 0 .. UR of the unit are
+//                              weights UW·j + 16·r .. of the block, each a·q + b as above
+//                              (matvec_rows.wgsl; types without a better one wrap dq_run with
+//                              unit_from_run, UW = 16).
 // The kernel defines fn wload(buf: u32, i: u32) -> u32 = word i of weight binding `buf`. Blocks
 // are only 2-byte aligned for most formats: ld_u32u loads across a word boundary and reads one
 // word past the field, which the store's spare word at the end of every buffer covers.
@@ -28,6 +36,51 @@ struct Run {
     q: mat4x4<f32>, // column i = quad i: weights 16j + 4i .. 16j + 4i + 3
     a: f32,
     b: f32,
+}
+
+const UV: u32 = UW / 4u;  // quads of a unit
+const UR: u32 = UW / 16u; // runs of a unit
+
+struct Unit {
+    q: array<vec4<f32>, UV>, // quad v: weights 4v .. 4v + 3 of the unit, run v / 4
+    a: array<f32, UR>,
+    b: array<f32, UR>,
+}
+
+// The unit of one run (UW = 16).
+fn unit_from_run(r: Run) -> Unit {
+    var u: Unit;
+    u.q[0] = r.q[0];
+    u.q[1] = r.q[1];
+    u.q[2] = r.q[2];
+    u.q[3] = r.q[3];
+    u.a[0] = r.a;
+    u.b[0] = r.b;
+    return u;
+}
+
+// Word loads of 2-byte-aligned blocks without a branch per invocation: a block starts at byte
+// 2·m of word 0 of its words w (m: the block is 2 past a word boundary). word_at0(w[i], w[i+1],
+// m) is the u32 at block byte 4i; word_at2(w[i], w[i+1], m) the one at block byte 4i + 2.
+fn word_at0(lo: u32, hi: u32, m: bool) -> u32 {
+    return select(lo, (lo >> 16u) | (hi << 16u), m);
+}
+
+fn word_at2(lo: u32, hi: u32, m: bool) -> u32 {
+    return select((lo >> 16u) | (hi << 16u), hi, m);
+}
+
+// Q4_K/Q5_K (sc, m) of sub-blocks 2c and 2c + 1 as (sc_2c, sc_2c+1, m_2c, m_2c+1), from the
+// three scale words s0..s2 (bytes 0..11): bytes 0..3 hold sc0..3 in their low 6 bits and the
+// top 2 bits of sc4..7, bytes 4..7 the same for m, bytes 8..11 the low nibbles of sc4..7 (low
+// half) and m4..7 (high half); k4_scale_min's formula, four bytes at a time.
+fn k4_scales_mins(s0: u32, s1: u32, s2: u32, c: u32) -> vec4<f32> {
+    let lo = c < 2u;
+    let sc = select((s2 & 0x0F0F0F0Fu) | ((s0 >> 2u) & 0x30303030u), s0 & 0x3F3F3F3Fu, lo);
+    let mn = select(((s2 >> 4u) & 0x0F0F0F0Fu) | ((s1 >> 2u) & 0x30303030u), s1 & 0x3F3F3F3Fu, lo);
+    let e = 16u * (c % 2u);
+    let sh = vec4<u32>(e, e + 8u, e, e + 8u);
+    return vec4<f32>((vec4<u32>(sc, sc, mn, mn) >> sh) & vec4<u32>(0xFFu));
 }
 
 // u32 at byte offset b, b % 4 == 0.

@@ -5,6 +5,7 @@
 
 const QK: u32 = 16u;
 const QB: u32 = 32u;
+const UW: u32 = 16u;
 const Q_MIN: bool = false;
 
 fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
@@ -22,4 +23,8 @@ fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
         }
     }
     return Run(q, 1.0, 0.0);
+}
+
+fn dq_unit(buf: u32, blk: u32, j: u32, lim: u32) -> Unit {
+    return unit_from_run(dq_run(buf, blk, j, lim));
 }

@@ -5,6 +5,7 @@
 
 const QK: u32 = 256u;
 const QB: u32 = 84u;
+const UW: u32 = 16u;
 const Q_MIN: bool = true;
 
 fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
@@ -18,4 +19,8 @@ fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
         q[i] = u8x4((ld_u32a(buf, blk + 16u + 32u * n + l0 + 4u * i) >> sh) & 0x03030303u);
     }
     return Run(q, dd.x * f32(sc & 0xFu), -(dd.y * f32(sc >> 4u)));
+}
+
+fn dq_unit(buf: u32, blk: u32, j: u32, lim: u32) -> Unit {
+    return unit_from_run(dq_run(buf, blk, j, lim));
 }

@@ -7,6 +7,7 @@
 
 const QK: u32 = 256u;
 const QB: u32 = 110u;
+const UW: u32 = 16u;
 const Q_MIN: bool = false;
 
 fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
@@ -24,4 +25,8 @@ fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
         q[i] = u8x4(lo | hi) - 4.0;
     }
     return Run(q, d * f32(sc), 0.0);
+}
+
+fn dq_unit(buf: u32, blk: u32, j: u32, lim: u32) -> Unit {
+    return unit_from_run(dq_run(buf, blk, j, lim));
 }

@@ -3,6 +3,7 @@
 
 const QK: u32 = 32u;
 const QB: u32 = 24u;
+const UW: u32 = 32u;
 const Q_MIN: bool = true;
 
 fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
@@ -16,4 +17,25 @@ fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
         q[i] = u8x4(lo | hi);
     }
     return Run(q, dm.x, dm.y);
+}
+
+// The whole block from its 6 words.
+fn dq_unit(buf: u32, blk: u32, j: u32, lim: u32) -> Unit {
+    let i0 = blk >> 2u;
+    var w: array<u32, 6>;
+    for (var i = 0u; i < 6u; i++) {
+        w[i] = wload(buf, i0 + i);
+    }
+    var u: Unit;
+    let dm = unpack2x16float(w[0]);
+    let qh = w[1];
+    for (var i = 0u; i < 4u; i++) {
+        let hl = spread4(qh >> (4u * i)) << 4u;
+        let hh = spread4(qh >> (16u + 4u * i)) << 4u;
+        u.q[i] = u8x4((w[2u + i] & 0x0F0F0F0Fu) | hl);
+        u.q[4u + i] = u8x4(((w[2u + i] >> 4u) & 0x0F0F0F0Fu) | hh);
+    }
+    u.a = array(dm.x, dm.x);
+    u.b = array(dm.y, dm.y);
+    return u;
 }

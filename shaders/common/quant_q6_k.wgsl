@@ -6,6 +6,7 @@
 
 const QK: u32 = 256u;
 const QB: u32 = 210u;
+const UW: u32 = 64u;
 const Q_MIN: bool = false;
 
 fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
@@ -24,4 +25,44 @@ fn dq_run(buf: u32, blk: u32, j: u32, lim: u32) -> Run {
         q[i] = u8x4(lo | hi) - 32.0;
     }
     return Run(q, d * f32(sc), 0.0);
+}
+
+// Unit j = half j of the block (ql[64j ..], qh[32j ..], scales[8j ..]; weights 128j ..) from 30
+// words: every field of the half starts at a block offset ≡ 0 (mod 4), so one extra word per
+// field and word_at0 cover a 2-misaligned block. Quad v: g = v/8 (group of 32), l = 4·(v%8).
+fn dq_unit(buf: u32, blk: u32, j: u32, lim: u32) -> Unit {
+    let h = j / 2u;
+    let gp = j % 2u;
+    let i0 = blk >> 2u;
+    let m = (blk & 2u) != 0u;
+    var ql: array<u32, 17>;
+    for (var i = 0u; i < 17u; i++) {
+        ql[i] = wload(buf, i0 + 16u * h + i);
+    }
+    var qh: array<u32, 9>;
+    for (var i = 0u; i < 9u; i++) {
+        qh[i] = wload(buf, i0 + 32u + 8u * h + i);
+    }
+    let s0 = wload(buf, i0 + 48u + 2u * h);
+    let s1 = wload(buf, i0 + 49u + 2u * h);
+    let s2 = wload(buf, i0 + 50u + 2u * h);
+    let dw = wload(buf, i0 + 52u);
+    let d = unpack2x16float(select(dw, dw >> 16u, m)).x;
+    var u: Unit;
+    for (var g2 = 0u; g2 < 2u; g2++) {
+        let g = 2u * gp + g2;
+        let o = 8u * g2;
+        let sl = 4u * gp;
+        for (var i = 0u; i < 8u; i++) {
+            let lo = (word_at0(ql[o + i], ql[o + i + 1u], m) >> sl) & 0x0F0F0F0Fu;
+            let hi = ((word_at0(qh[i], qh[i + 1u], m) >> (2u * g)) & 0x03030303u) << 4u;
+            u.q[8u * g2 + i] = u8x4(lo | hi) - 32.0;
+        }
+    }
+    let sc = select(word_at0(s0, s1, m), word_at0(s1, s2, m), gp == 1u);
+    for (var r = 0u; r < 4u; r++) {
+        u.a[r] = d * f32(sx8(sc >> (8u * r)));
+        u.b[r] = 0.0;
+    }
+    return u;
 }

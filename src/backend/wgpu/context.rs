@@ -59,7 +59,7 @@ pub struct WgpuOptions {
     /// tiny value to exercise the row chunking of large tensors).
     pub max_binding_override: Option<u64>,
     /// Longest wait for the device before an operation fails with `Error::Device`; `None`:
-    /// `KILN_GPU_TIMEOUT_SECS` seconds, else 60 (wait.rs).
+    /// `KILN_GPU_TIMEOUT_SECS` seconds, else 60 (600 on CPU-type adapters; wait.rs).
     pub timeout: Option<std::time::Duration>,
 }
 
@@ -189,6 +189,10 @@ pub struct Context {
     pub max_binding: u64,
     /// The device has `TIMESTAMP_QUERY` enabled (kernel timing in benchmarks).
     pub timestamps: bool,
+    /// Decode matvecs run shaders/matvec_rows.wgsl (one invocation per row group, for CPU-type
+    /// adapters) instead of shaders/matvec.wgsl (lanes split K, for GPUs): see
+    /// [`matvec_rows_from_env`].
+    pub matvec_rows: bool,
     /// How long one wait for the device may take (wait.rs).
     pub(super) timeout: std::time::Duration,
     pub(super) sink: Arc<Mutex<ErrorSink>>,
@@ -198,7 +202,7 @@ impl Context {
     /// Opens the adapter chosen by `opts`.
     pub fn new(opts: &WgpuOptions) -> Result<Context> {
         let timeout = match opts.timeout {
-            Some(t) => t,
+            Some(t) => Some(t),
             None => super::wait::timeout_from_env()?,
         };
         let inst = instance();
@@ -294,6 +298,12 @@ impl Context {
             }
         });
 
+        let matvec_rows = matvec_rows_from_env()?.unwrap_or(summary.is_cpu);
+        let timeout = timeout.unwrap_or(if summary.is_cpu {
+            super::wait::CPU_ADAPTER_TIMEOUT
+        } else {
+            super::wait::DEFAULT_TIMEOUT
+        });
         let max_binding = opts
             .max_binding_override
             .unwrap_or(u64::MAX)
@@ -307,8 +317,25 @@ impl Context {
             limits,
             max_binding,
             timestamps,
+            matvec_rows,
             timeout,
             sink,
         })
+    }
+}
+
+/// `KILN_WGPU_MATVEC=rows|lanes` forces a decode matvec layout (so tests can run the GPU
+/// layout on lavapipe); unset, CPU-type adapters take `rows` and GPUs `lanes`.
+pub fn matvec_rows_from_env() -> Result<Option<bool>> {
+    match std::env::var("KILN_WGPU_MATVEC") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim() {
+            "rows" => Ok(Some(true)),
+            "lanes" => Ok(Some(false)),
+            "" => Ok(None),
+            other => Err(Error::Device(format!(
+                "KILN_WGPU_MATVEC={other:?}: expected \"rows\" or \"lanes\""
+            ))),
+        },
     }
 }

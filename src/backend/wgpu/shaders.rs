@@ -47,6 +47,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("common/quant_q6_k.wgsl", include_str!("../../../shaders/common/quant_q6_k.wgsl")),
     ("common/matmul_io.wgsl", include_str!("../../../shaders/common/matmul_io.wgsl")),
     ("matvec.wgsl", include_str!("../../../shaders/matvec.wgsl")),
+    ("matvec_rows.wgsl", include_str!("../../../shaders/matvec_rows.wgsl")),
     ("matmul.wgsl", include_str!("../../../shaders/matmul.wgsl")),
     ("get_rows.wgsl", include_str!("../../../shaders/get_rows.wgsl")),
     ("read_bandwidth.wgsl", include_str!("../../../shaders/read_bandwidth.wgsl")),

@@ -3,7 +3,8 @@
 //! resource creation, and the sink of errors raised outside a scope.
 //!
 //! May use: `error` and the wgpu context. Invariant: no wait on the device is unbounded; the
-//! limit is `WgpuOptions::timeout`, else `KILN_GPU_TIMEOUT_SECS`, else [`DEFAULT_TIMEOUT`].
+//! limit is `WgpuOptions::timeout`, else `KILN_GPU_TIMEOUT_SECS`, else [`DEFAULT_TIMEOUT`]
+//! ([`CPU_ADAPTER_TIMEOUT`] on CPU-type adapters).
 
 use std::time::Duration;
 
@@ -14,6 +15,11 @@ use crate::error::{Error, Result};
 /// prefill batch, which takes seconds on lavapipe (a CPU pretending to be a GPU) and far less
 /// on a real GPU, so only a hung device reaches it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default on CPU-type adapters (lavapipe, SwiftShader, WARP): a prefill batch through a
+/// 262k-token output head is minutes of CPU work there, and slower still when other processes
+/// share the cores, so only a far longer wait says the device hung.
+pub const CPU_ADAPTER_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The environment variable that overrides [`DEFAULT_TIMEOUT`] (seconds, e.g. `300` or `0.5`).
 pub const TIMEOUT_ENV: &str = "KILN_GPU_TIMEOUT_SECS";
@@ -32,11 +38,11 @@ pub fn parse_timeout(value: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The wait limit from [`TIMEOUT_ENV`], or [`DEFAULT_TIMEOUT`] when it is unset.
-pub fn timeout_from_env() -> Result<Duration> {
+/// The wait limit from [`TIMEOUT_ENV`], or `None` when it is unset.
+pub fn timeout_from_env() -> Result<Option<Duration>> {
     match std::env::var(TIMEOUT_ENV) {
-        Ok(v) => parse_timeout(&v),
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_TIMEOUT),
+        Ok(v) => parse_timeout(&v).map(Some),
+        Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => {
             Err(Error::InvalidArgument(format!("{TIMEOUT_ENV} is not valid UTF-8")))
         }

@@ -1,14 +1,16 @@
 //! MatMul and MatMulGlu on the GPU: `y = x·Wᵀ` over raw GGUF weights, with fused bias, residual
-//! and GLU epilogues. Up to four tokens run shaders/matvec.wgsl (decode), more run the tiled
-//! shaders/matmul.wgsl (prefill); both include shaders/common/matmul_io.wgsl, whose `Params`
-//! [`MatParams`] mirrors.
+//! and GLU epilogues. Up to four tokens run a decode kernel: shaders/matvec.wgsl on GPUs (lanes
+//! of a workgroup split K), shaders/matvec_rows.wgsl on CPU-type adapters (an invocation per
+//! row group; `Context::matvec_rows`); more run the tiled shaders/matmul.wgsl (prefill). All
+//! include shaders/common/matmul_io.wgsl, whose `Params` [`MatParams`] mirrors.
 //!
 //! A dispatch covers up to three segments: row chunks of weights sharing one dtype, each
 //! writing its own column range of the output. So Q, K and V of one dtype are one dispatch, and
-//! another dtype (or a fourth chunk) starts the next dispatch. A GLU whose gate and up share
-//! dtype and chunking is fused (gate and up rows in one workgroup, `act(g)·u` written once);
-//! otherwise the gate product goes to the output and a second pass over up turns it into
-//! `act(gate)·up` in place.
+//! another dtype (or a fourth chunk) starts the next dispatch; matvec_rows takes one segment
+//! per dispatch (its loads name their binding). A GLU whose gate and up share dtype and
+//! chunking is fused (gate and up rows in one row group, `act(g)·u` written once); otherwise
+//! the gate product goes to the output and a second pass over up turns it into `act(gate)·up`
+//! in place.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -21,10 +23,13 @@ use crate::error::{Error, Result};
 use crate::graph::{Buf, GluAct, Node, ParamId, TensorId};
 use crate::quant::DType;
 
-/// Token counts up to this run the matvec kernel, larger ones the tiled kernel (§2.2 of
+/// Token counts up to this run a matvec kernel, larger ones the tiled kernel (§2.2 of
 /// research/kernels-brief.md: llama.cpp switches at the same point).
 const MATVEC_MAX_TOKENS: u32 = 4;
 const MATVEC_WG: u32 = 64;
+/// Row groups (invocations) per workgroup of matvec_rows: two of lavapipe's 8-wide SIMD
+/// batches, and small enough that a 192-row K projection still spreads over the threads.
+const ROWS_WG: u32 = 16;
 const MATMUL_WG: u32 = 256;
 /// Row groups (four slots each) and tokens in one tile of shaders/matmul.wgsl.
 const TILE_GROUPS: u32 = 16;
@@ -61,9 +66,62 @@ struct MatParams {
     seg: [[u32; 4]; MAX_SEGS],
 }
 
-/// The kernel file and workgroup size for `n_tok` tokens.
-fn kernel(n_tok: u32) -> (&'static str, u32) {
-    if n_tok <= MATVEC_MAX_TOKENS { ("matvec.wgsl", MATVEC_WG) } else { ("matmul.wgsl", MATMUL_WG) }
+/// The kernel computing a matmul.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// shaders/matvec.wgsl for `n` ≤ 4 tokens: a workgroup per row group, lanes split K.
+    Lanes { n: u32 },
+    /// shaders/matvec_rows.wgsl for `n` ≤ 4 tokens: an invocation per row group; `xv`: x is
+    /// read as vec4 (its offset, row stride and K are multiples of 4).
+    Rows { n: u32, xv: bool },
+    /// shaders/matmul.wgsl: tiles of row groups × tokens.
+    Tiled,
+}
+
+impl Kernel {
+    /// The kernel for `n_tok` tokens of `k` inputs at arena place `x` on `cx`'s device.
+    fn pick(rows_layout: bool, n_tok: u32, k: u32, x: (u32, u32)) -> Kernel {
+        if n_tok > MATVEC_MAX_TOKENS {
+            Kernel::Tiled
+        } else if rows_layout {
+            let xv = x.0.is_multiple_of(4)
+                && (n_tok == 1 || x.1.is_multiple_of(4))
+                && k.is_multiple_of(4);
+            Kernel::Rows { n: n_tok, xv }
+        } else {
+            Kernel::Lanes { n: n_tok }
+        }
+    }
+
+    fn file(self) -> &'static str {
+        match self {
+            Kernel::Lanes { .. } => "matvec.wgsl",
+            Kernel::Rows { .. } => "matvec_rows.wgsl",
+            Kernel::Tiled => "matmul.wgsl",
+        }
+    }
+
+    fn constants(self) -> Constants {
+        match self {
+            Kernel::Lanes { n } => vec![("WG", MATVEC_WG), ("N_TOK", n)],
+            Kernel::Rows { n, xv } => vec![("WG", ROWS_WG), ("N_TOK", n), ("XV", xv as u32)],
+            Kernel::Tiled => vec![("WG", MATMUL_WG)],
+        }
+    }
+
+    /// Segments one dispatch may cover.
+    fn max_segs(self) -> usize {
+        if matches!(self, Kernel::Rows { .. }) { 1 } else { MAX_SEGS }
+    }
+
+    /// Workgroups for `groups` row groups of `n_tok` tokens.
+    fn workgroups(self, groups: u32, n_tok: u32) -> u32 {
+        match self {
+            Kernel::Lanes { .. } => groups,
+            Kernel::Rows { .. } => groups.div_ceil(ROWS_WG),
+            Kernel::Tiled => groups.div_ceil(TILE_GROUPS) * n_tok.div_ceil(TILE_TOKENS),
+        }
+    }
 }
 
 fn source(dt: DType, file: &'static str) -> Result<ShaderSource> {
@@ -71,12 +129,18 @@ fn source(dt: DType, file: &'static str) -> Result<ShaderSource> {
 }
 
 pub fn catalog() -> Vec<(ShaderSource, Constants)> {
+    let kernels = [
+        Kernel::Lanes { n: 1 },
+        Kernel::Lanes { n: MATVEC_MAX_TOKENS },
+        Kernel::Rows { n: 1, xv: true },
+        Kernel::Rows { n: 3, xv: false },
+        Kernel::Tiled,
+    ];
     let mut v = Vec::new();
     for (dt, _) in WEIGHT_TYPES {
-        for n_tok in [1, MATVEC_MAX_TOKENS + 1] {
-            let (file, wg) = kernel(n_tok);
-            let src = source(dt, file).expect("invariant: every listed type has a decoder");
-            v.push((src, vec![("WG", wg)]));
+        for kern in kernels {
+            let src = source(dt, kern.file()).expect("invariant: every listed type has a decoder");
+            v.push((src, kern.constants()));
         }
     }
     v
@@ -93,6 +157,7 @@ struct Seg {
 
 /// What every dispatch of one node shares: shapes, arena places and epilogue inputs.
 struct Io {
+    kernel: Kernel,
     k: u32,
     n_tok: u32,
     x: (u32, u32),
@@ -105,10 +170,12 @@ struct Io {
 impl Io {
     fn new(k: &KernelCtx<'_>, node: &Node, x: TensorId) -> Result<Io> {
         let xs = k.graph.tensor(x).shape;
+        let (cols, n_tok, xloc) = (xs.cols() as u32, xs.rows() as u32, k.arena(x)?);
         Ok(Io {
-            k: xs.cols() as u32,
-            n_tok: xs.rows() as u32,
-            x: k.arena(x)?,
+            kernel: Kernel::pick(k.cx.matvec_rows, n_tok, cols, xloc),
+            k: cols,
+            n_tok,
+            x: xloc,
             y: k.arena(node.out)?,
             residual: None,
             bias: None,
@@ -125,17 +192,9 @@ impl Io {
         segs: &[Seg],
         epi: u32,
     ) -> Result<DispatchSpec> {
-        let (file, wg) = kernel(self.n_tok);
-        let matvec = self.n_tok <= MATVEC_MAX_TOKENS;
         // Row groups of four slots: four rows, or two gate and two up rows of a fused GLU.
         let groups = |rows: u32| if epi == EPI_GLU { rows.div_ceil(2) } else { rows.div_ceil(4) };
-        let workgroups = |rows: u32| {
-            if matvec {
-                groups(rows)
-            } else {
-                groups(rows).div_ceil(TILE_GROUPS) * self.n_tok.div_ceil(TILE_TOKENS)
-            }
-        };
+        let workgroups = |rows: u32| self.kernel.workgroups(groups(rows), self.n_tok);
         // A fused GLU's workgroups are those of its gate segment; the up segment rides along.
         let counted = if epi == EPI_GLU { 1 } else { segs.len() };
         let mut seg = [[0u32; 4]; MAX_SEGS];
@@ -178,17 +237,15 @@ impl Io {
             Some(b) => Res::Param(b, 0),
             None => w(0),
         };
+        let mut bindings =
+            vec![(0, params(&p)), (2, Res::Arena), (4, w(0)), (5, w(1)), (6, w(2)), (7, bias)];
+        if matches!(self.kernel, Kernel::Rows { .. }) {
+            bindings.push((3, Res::Arena)); // x as vec4
+        }
         Ok(DispatchSpec {
-            src: source(dt, file)?,
-            constants: vec![("WG", wg)],
-            bindings: vec![
-                (0, params(&p)),
-                (2, Res::Arena),
-                (4, w(0)),
-                (5, w(1)),
-                (6, w(2)),
-                (7, bias),
-            ],
+            src: source(dt, self.kernel.file())?,
+            constants: self.kernel.constants(),
+            bindings,
             groups: k.grid(n_wg),
         })
     }
@@ -206,7 +263,8 @@ impl Io {
         let mut col = 0u32;
         for w in weights {
             for (ci, c) in w.chunks.iter().enumerate() {
-                if batch_type != Some((w.dt, w.row_bytes)) || batch.len() == MAX_SEGS {
+                if batch_type != Some((w.dt, w.row_bytes)) || batch.len() == self.kernel.max_segs()
+                {
                     if let Some((dt, rb)) = batch_type {
                         out.push(self.dispatch(k, dt, rb, &batch, epi)?);
                     }

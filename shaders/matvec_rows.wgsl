@@ -1,0 +1,118 @@
+// matvec_rows: y[t, col] = Σ_k W[row, k]·x[t, k] for N_TOK ≤ 4 tokens (decode) on CPU-type
+// adapters (lavapipe, SwiftShader, WARP), over raw GGUF rows decoded a unit at a time by the
+// dtype's common/quant_*.wgsl snippet (dq_unit), with the epilogues of matmul_io.wgsl.
+// Layout: one INVOCATION per group of 4 slots (matmul_io's rows of group g); it walks its rows
+// unit by unit, loads the unit's x once and reuses it for the 4 rows, and needs no reduction.
+// Slots 0, 1 read binding 4 and slots 2, 3 binding 5 (the same chunk for a plain matmul, gate
+// and up for a fused GLU), so every load names its binding and no switch runs per load.
+// Why not matvec.wgsl's lanes-split-K layout: a CPU device runs invocations as SIMD lanes and
+// turns every non-uniform load into a scalar loop over the lanes, so the fewest load
+// instructions per weight win: a unit's words loaded once, x as vec4 shared by four rows, and
+// no shared memory or barriers (which make the driver switch coroutines).
+// Sums: per run a·(Σ16 q·x) (+ b·Σx), runs and units in chunks of 256 weights, 16 chunks per
+// group, groups into the total: serial depth ≈ 16 + 16 + K/4096 after a 16-term dot, under
+// tol::MATMUL's (K/256 + 8).
+// Reference: kernels-ref matvec::matmul over quant::dequantize. Rust: src/backend/wgpu/kernels/matmul.rs.
+
+override WG: u32 = 16u;
+override N_TOK: u32 = 1u; // tokens (1 ..= 4), fixed per pipeline
+override XV: bool = true; // x_off, x_stride and K are multiples of 4: read x as vec4
+
+@group(0) @binding(3) var<storage, read_write> act4: array<vec4<f32>>; // the arena, as vec4
+
+// Quad v (elements 4v .. 4v + 3) of x for token t; quads past K repeat in-row values, which
+// only meet zero weights (float rows ending in a partial unit).
+fn x_quad(t: u32, v: u32) -> vec4<f32> {
+    let xb = p.x_off + t * p.x_stride;
+    if XV {
+        return act4[(xb >> 2u) + min(v, (p.k >> 2u) - 1u)];
+    }
+    let k = 4u * v;
+    let kmax = p.k - 1u;
+    return vec4<f32>(
+        act[xb + min(k, kmax)],
+        act[xb + min(k + 1u, kmax)],
+        act[xb + min(k + 2u, kmax)],
+        act[xb + min(k + 3u, kmax)]
+    );
+}
+
+// Σ over unit w of w·x for x quads xq (Σx per run in xs): a·Σq·x (+ b·Σx) per run.
+fn unit_dot(w: Unit, xq: array<vec4<f32>, UV>, xs: array<f32, UR>) -> f32 {
+    var s = 0.0;
+    for (var r = 0u; r < UR; r++) {
+        let v = 4u * r;
+        let qx = (dot(w.q[v], xq[v]) + dot(w.q[v + 1u], xq[v + 1u]))
+            + (dot(w.q[v + 2u], xq[v + 2u]) + dot(w.q[v + 3u], xq[v + 3u]));
+        s += w.a[r] * qx;
+        if Q_MIN {
+            s += w.b[r] * xs[r];
+        }
+    }
+    return s;
+}
+
+@compute @workgroup_size(WG)
+fn main(lane: Lane) {
+    let wg = linear_wg(lane);
+    if wg >= p.n_wg {
+        return;
+    }
+    // Row group g of the dispatch's one segment; rows past the end repeat the last row (their
+    // results are never stored), so every load stays inside the binding.
+    let g = wg * WG + lane.lid;
+    let last = p.seg[0].x - 1u;
+    var ro: vec4<u32>;
+    for (var i = 0u; i < 4u; i++) {
+        ro[i] = min(slot_row(g, i), last) * p.row_bytes;
+    }
+    let n_units = (p.k + UW - 1u) / UW;
+    let upb = QK / UW;
+    let ch = max(256u / UW, 1u);
+    var acc: array<vec4<f32>, 4>; // [token] → slots
+    for (var c0 = 0u; c0 < n_units; c0 += 16u * ch) {
+        var grp: array<vec4<f32>, 4>;
+        for (var c = c0; c < min(c0 + 16u * ch, n_units); c += ch) {
+            var part: array<vec4<f32>, 4>;
+            for (var u = c; u < min(c + ch, n_units); u++) {
+                let blk = (u / upb) * QB;
+                let j = u % upb;
+                let lim = p.k - u * UW;
+                var xq: array<array<vec4<f32>, UV>, 4>;
+                var xs: array<array<f32, UR>, 4>;
+                for (var t = 0u; t < N_TOK; t++) {
+                    for (var r = 0u; r < UR; r++) {
+                        var q = vec4<f32>(0.0);
+                        for (var e = 0u; e < 4u; e++) {
+                            let v = 4u * r + e;
+                            xq[t][v] = x_quad(t, u * UV + v);
+                            q += xq[t][v];
+                        }
+                        xs[t][r] = dot(q, vec4<f32>(1.0));
+                    }
+                }
+                for (var i = 0u; i < 2u; i++) {
+                    let w = dq_unit(0u, ro[i] + blk, j, lim);
+                    for (var t = 0u; t < N_TOK; t++) {
+                        part[t][i] += unit_dot(w, xq[t], xs[t]);
+                    }
+                }
+                for (var i = 2u; i < 4u; i++) {
+                    let w = dq_unit(1u, ro[i] + blk, j, lim);
+                    for (var t = 0u; t < N_TOK; t++) {
+                        part[t][i] += unit_dot(w, xq[t], xs[t]);
+                    }
+                }
+            }
+            for (var t = 0u; t < N_TOK; t++) {
+                grp[t] += part[t];
+            }
+        }
+        for (var t = 0u; t < N_TOK; t++) {
+            acc[t] += grp[t];
+        }
+    }
+    for (var t = 0u; t < N_TOK; t++) {
+        store_group(0u, g, t, acc[t]);
+    }
+}
