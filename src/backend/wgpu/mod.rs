@@ -6,7 +6,9 @@
 //! `Err`), shaders.rs (WGSL assembly), pipelines.rs (cache), store.rs (persistent tensors),
 //! prepare.rs (dispatch building), kernels/ (one file per kernel family), profile.rs
 //! (timestamp queries), bandwidth.rs (the peak read bandwidth probe), readback.rs (graph
-//! outputs copied out in the step's own submit, into a buffer made once).
+//! outputs copied out in the step's own submit, into a buffer made once), stream.rs (the two
+//! streaming slots of offloaded layers). This file stays the `Backend` impl in one place (just
+//! over 500 lines): each method is short and delegates to those files.
 
 mod bandwidth;
 mod context;

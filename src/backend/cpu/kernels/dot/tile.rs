@@ -41,3 +41,17 @@ pub(super) fn check(
     assert!(w.iter().all(|r| r.len() == nb * w_size), "tile: weight row length");
     assert!(a.iter().all(|r| r.len() == nb * a_size), "tile: activation row length");
 }
+
+/// Safe [`TileFn`] entry points over `#[target_feature]` tiles: `safe_tiles! { "features";
+/// entry => tile, … }`. Each entry is only sound on a CPU with those features, and is
+/// reachable only through the table `select` builds after detecting them.
+macro_rules! safe_tiles {
+    ($features:literal; $($name:ident => $inner:ident),* $(,)?) => {$(
+        #[doc = concat!("Only sound on a CPU with ", $features, " (see `safe_tiles!`).")]
+        fn $name(n: usize, w: &[&[u8]], a: &[&[u8]], out: &mut [f32]) {
+            // SAFETY: `select` puts this entry in the table only if the CPU has `$features`.
+            unsafe { $inner(n, w, a, out) }
+        }
+    )*};
+}
+pub(super) use safe_tiles;

@@ -164,19 +164,9 @@ unsafe fn q8_0(n: usize, w: &[&[u8]], a: &[&[u8]], out: &mut [f32]) {
     tile32::<_, _, false>(x, y, out, row, |y| q8_0_tok(y, 0), dot);
 }
 
-/// Safe entry points with the [`super::tile::TileFn`] signature.
-macro_rules! entries {
-    ($($name:ident => $inner:ident),* $(,)?) => {$(
-        /// Only sound on a CPU with avx2, fma and f16c: reachable only through the table
-        /// `select` builds after detecting them.
-        fn $name(n: usize, w: &[&[u8]], a: &[&[u8]], out: &mut [f32]) {
-            // SAFETY: this entry is in the table only if the CPU has avx2, fma and f16c.
-            unsafe { $inner(n, w, a, out) }
-        }
-    )*};
-}
-
-entries! {
+// Safe entry points with the TileFn signature.
+super::tile::safe_tiles! {
+    "avx2, fma and f16c";
     tile_q4_0 => q4_0,
     tile_q4_1 => q4_1,
     tile_q5_0 => q5_0,

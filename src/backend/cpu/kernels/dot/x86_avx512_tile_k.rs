@@ -181,19 +181,9 @@ unsafe fn q6_k(n: usize, w: &[&[u8]], a: &[&[u8]], out: &mut [f32]) {
     finish(&acc, None, out);
 }
 
-/// Safe entry points with the [`super::tile::TileFn`] signature.
-macro_rules! entries {
-    ($($name:ident => $inner:ident),* $(,)?) => {$(
-        /// Only sound on a CPU with avx512f/bw/vl/vnni, avx2, fma and f16c: reachable only
-        /// through the table `select` builds after detecting them.
-        fn $name(n: usize, w: &[&[u8]], a: &[&[u8]], out: &mut [f32]) {
-            // SAFETY: this entry is in the table only if the CPU has all those features.
-            unsafe { $inner(n, w, a, out) }
-        }
-    )*};
-}
-
-entries! {
+// Safe entry points with the TileFn signature.
+super::tile::safe_tiles! {
+    "avx512f/bw/vl/vnni, avx2, fma and f16c";
     tile_q4_k => q4_k,
     tile_q6_k => q6_k,
 }
