@@ -71,11 +71,9 @@ struct SharedState {
     stale: Option<(usize, usize, usize)>,
 }
 
-/// Where a step's value comes from when a segment needs it.
-enum Value<'a> {
-    Host(HostData<'a>),
-    Transfer(TensorId),
-}
+/// Segment inputs per step passed without a heap allocation: the token ids and an
+/// activation per device boundary, a handful in practice.
+const INLINE_INPUTS: usize = 8;
 
 impl Executor {
     /// One device running everything.
@@ -305,26 +303,28 @@ impl Executor {
         let e = self.graphs.get_mut(&key).expect("invariant: checked above");
         for i in 0..e.parts.len() {
             let part = &e.parts[i];
-            let mut seg_inputs = Vec::with_capacity(part.seg.inputs.len());
-            for &(seg_t, orig) in &part.seg.inputs {
-                let v = match inputs.iter().find(|(t, _)| *t == orig) {
-                    Some((_, d)) => Value::Host(*d),
-                    None => Value::Transfer(orig),
-                };
-                seg_inputs.push((seg_t, v));
+            // The segment's inputs: the caller's host data, or activations an earlier segment
+            // produced. On the stack for the usual few, so a decode step allocates nothing.
+            let n_in = part.seg.inputs.len();
+            let mut inline = [(TensorId(0), HostData::U32(&[])); INLINE_INPUTS];
+            let mut spilled = Vec::new();
+            let host: &mut [(TensorId, HostData<'_>)] = if n_in <= INLINE_INPUTS {
+                &mut inline[..n_in]
+            } else {
+                spilled.resize(n_in, (TensorId(0), HostData::U32(&[])));
+                &mut spilled
+            };
+            for (slot, &(seg_t, orig)) in host.iter_mut().zip(&part.seg.inputs) {
+                let data =
+                    match inputs.iter().find(|(t, _)| *t == orig) {
+                        Some((_, d)) => *d,
+                        None => e.transfers.get(&orig).map(|buf| HostData::F32(buf)).ok_or_else(
+                            || Error::Device("a boundary activation was never produced".into()),
+                        )?,
+                    };
+                *slot = (seg_t, data);
             }
-            let host: Vec<(TensorId, HostData<'_>)> = seg_inputs
-                .iter()
-                .map(|(t, v)| match v {
-                    Value::Host(d) => Ok((*t, *d)),
-                    Value::Transfer(orig) => {
-                        e.transfers.get(orig).map(|buf| (*t, HostData::F32(buf))).ok_or_else(|| {
-                            Error::Device("a boundary activation was never produced".into())
-                        })
-                    }
-                })
-                .collect::<Result<_>>()?;
-            self.devices[part.device].execute(part.handle, step, &host)?;
+            self.devices[part.device].execute(part.handle, step, host)?;
             // Copy out what later segments read.
             for &(seg_t, orig) in &part.seg.outputs {
                 if let Some(buf) = e.transfers.get_mut(&orig) {

@@ -80,9 +80,17 @@ impl CpuBackend {
             .ok_or_else(|| Error::InvalidArgument(format!("unknown graph handle {}", h.0)))
     }
 
-    fn read_words(&self, h: GraphHandle, t: TensorId, n: usize) -> Result<Vec<u32>> {
+    /// Writes the words of activation `t` (`out.len()` elements) into `out` with `word`.
+    fn read_words<T>(
+        &self,
+        h: GraphHandle,
+        t: TensorId,
+        out: &mut [T],
+        word: impl Fn(f32) -> T,
+    ) -> Result<()> {
         let g = self.prepared(h)?;
         let desc = g.graph.tensor(t);
+        let n = out.len();
         if desc.shape.n_elements() != n {
             return Err(Error::InvalidArgument(format!(
                 "{} has {} elements, asked for {n}",
@@ -94,13 +102,12 @@ impl CpuBackend {
         if loc.buf != Buf::Arena {
             return Err(Error::InvalidArgument(format!("{} is not an activation", desc.name)));
         }
-        let (rows, cols) = (desc.shape.rows(), desc.shape.cols());
-        let mut out = Vec::with_capacity(n);
-        for r in 0..rows {
+        let cols = desc.shape.cols();
+        for (r, dst) in out.chunks_exact_mut(cols.max(1)).enumerate() {
             let s = loc.offset + r * loc.row_stride;
-            out.extend(g.arena[s..s + cols].iter().map(|v| v.to_bits()));
+            dst.iter_mut().zip(&g.arena[s..s + cols]).for_each(|(o, &v)| *o = word(v));
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -227,15 +234,11 @@ impl Backend for CpuBackend {
     }
 
     fn read_f32(&mut self, h: GraphHandle, t: TensorId, out: &mut [f32]) -> Result<()> {
-        let words = self.read_words(h, t, out.len())?;
-        out.iter_mut().zip(words).for_each(|(o, w)| *o = f32::from_bits(w));
-        Ok(())
+        self.read_words(h, t, out, |v| v)
     }
 
     fn read_u32(&mut self, h: GraphHandle, t: TensorId, out: &mut [u32]) -> Result<()> {
-        let words = self.read_words(h, t, out.len())?;
-        out.copy_from_slice(&words);
-        Ok(())
+        self.read_words(h, t, out, f32::to_bits)
     }
 
     fn release(&mut self, h: GraphHandle) {
