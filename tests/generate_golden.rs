@@ -45,6 +45,15 @@ fn devices() -> Vec<(&'static str, DeviceChoice)> {
     } else {
         d.push(("gpu", DeviceChoice::Gpu));
     }
+    // KILN_TEST_BACKENDS=cpu or =wgpu narrows the run while developing one backend, as in
+    // tests/common.
+    if let Ok(filter) = std::env::var("KILN_TEST_BACKENDS") {
+        let wanted = |name: &str| {
+            let name = if name == "gpu" { "wgpu" } else { name };
+            filter.split(',').any(|f| !f.trim().is_empty() && name.starts_with(f.trim()))
+        };
+        d.retain(|(name, _)| wanted(name));
+    }
     d
 }
 

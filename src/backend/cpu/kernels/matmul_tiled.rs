@@ -22,7 +22,7 @@ pub const RB: usize = 16;
 /// Tokens per block: a multiple of every tile's tokens.
 pub const TB: usize = 16;
 
-/// Most rows × tokens of any tile.
+/// Most rows × tokens of any register tile (whole-block tiles aside).
 const MAX_TILE: usize = 16;
 
 /// One block of products: `block[(r − rows.start)·TB + (t − toks.start)] = W_r·A_t` for
@@ -48,6 +48,13 @@ pub fn fill_block<'a>(
         }
         return;
     };
+    if tile.partial && (tile.rows, tile.tokens) == (RB, TB) {
+        // A whole-block tile takes the block's own rows and tokens and writes its layout.
+        let w: [&[u8]; RB] = std::array::from_fn(|i| w_row(rows.start + i.min(rows.len() - 1)));
+        let a: [&[u8]; TB] = std::array::from_fn(|j| a_row(toks.start + j.min(toks.len() - 1)));
+        (tile.run)(k, &w[..rows.len()], &a[..toks.len()], block);
+        return;
+    }
     let (mr, nt) = (tile.rows, tile.tokens);
     debug_assert!(mr * nt <= MAX_TILE && RB.is_multiple_of(mr) && TB.is_multiple_of(nt));
     let mut out = [0f32; MAX_TILE];

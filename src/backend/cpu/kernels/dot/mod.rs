@@ -15,12 +15,13 @@
 //! AVX2 + FMA + F16C versions of all of them; x86_avx512.rs AVX-512 + VNNI versions of the
 //! test models' hot types (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K), where they measured faster.
 //!
-//! Tiles (tile.rs): for prefill, a weight type may also have a register-tiled kernel that
-//! computes a whole (weight rows × activation rows) block of dot products per call, decoding each
-//! weight block once per token tile and loading each activation block once per row tile:
-//! x86_avx512_tile.rs / x86_avx512_tile_k.rs (AVX-512 + VNNI) and x86_avx2_tile.rs /
-//! x86_avx2_tile_k.rs (AVX2) for the test models' types (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K).
-//! Types without one use the per-row dot for every pair.
+//! Tiles (tile.rs): for prefill, a weight type may also have a tiled kernel that computes a
+//! (weight rows × activation rows) block of dot products per call, decoding each weight block
+//! once per token tile and loading each activation block once per row tile:
+//! x86_avx512_tile.rs / x86_avx512_tile_k.rs (AVX-512 + VNNI: Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+//! Q6_K); at the AVX2 level x86_avx2_panel.rs (Q4_0, Q4_1, Q5_0, Q5_1: a whole 16 × 16 block
+//! per call from decoded panels), x86_avx2_tile.rs (Q8_0) and x86_avx2_tile_k.rs (Q4_K,
+//! Q6_K). Types without one use the per-row dot for every pair.
 //!
 //! SIMD choice: [`select`] detects the CPU once per process and takes, per entry, the version
 //! of the highest level it supports (scalar < avx2 < avx512). The environment variable
@@ -45,6 +46,8 @@ mod tile_tests;
 mod x86_avx2;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2_k;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2_panel;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2_tile;
 #[cfg(target_arch = "x86_64")]
@@ -155,9 +158,18 @@ const AVX512: [(DType, VecDot); 6] = [
     (DType::Q6_K, x86_avx512::dot_q6_k_q8_k),
 ];
 
-/// `(weight type, tile)` of the AVX2 level and the AVX-512 level (which replaces them).
+/// `(weight type, tile)` of the AVX2 level (whole-block panels for the unsigned 32-element
+/// formats, register tiles for the rest) and the AVX-512 level (which replaces them).
 #[cfg(target_arch = "x86_64")]
-const AVX2_TILES: [(DType, Tile); 6] = x86_avx2_tile::TILES;
+const AVX2_TILES: [(DType, Tile); 7] = [
+    (DType::Q4_0, x86_avx2_panel::Q4_0),
+    (DType::Q4_1, x86_avx2_panel::Q4_1),
+    (DType::Q5_0, x86_avx2_panel::Q5_0),
+    (DType::Q5_1, x86_avx2_panel::Q5_1),
+    x86_avx2_tile::TILES[0],
+    x86_avx2_tile::TILES[1],
+    x86_avx2_tile::TILES[2],
+];
 #[cfg(target_arch = "x86_64")]
 const AVX512_TILES: [(DType, Tile); 6] = x86_avx512_tile::TILES;
 

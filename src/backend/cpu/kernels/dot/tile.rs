@@ -10,7 +10,8 @@
 
 /// `out[r·tokens + t] = Σ_i W_r[i]·A_t[i]` over `n` elements, for exactly `rows` weight rows `w`
 /// and `tokens` activation rows `a` (whole blocks of the weight and the activation type; any
-/// alignment). A caller with fewer rows or tokens repeats one and ignores its results.
+/// alignment), or fewer of each for a [`Tile::partial`] one. A caller with fewer rows or tokens
+/// for a tile that is not partial repeats one and ignores its results.
 pub type TileFn = fn(n: usize, w: &[&[u8]], a: &[&[u8]], out: &mut [f32]);
 
 /// A tiled kernel and its shape.
@@ -20,6 +21,9 @@ pub struct Tile {
     pub rows: usize,
     /// Activation rows per call.
     pub tokens: usize,
+    /// Whether a call may also pass fewer rows (1..=rows) and tokens (1..=tokens), writing
+    /// `out[r·tokens + t]` for those only; otherwise it takes exactly `rows` × `tokens`.
+    pub partial: bool,
     pub run: TileFn,
 }
 

@@ -30,10 +30,10 @@ const NT: usize = 4;
 
 /// Every AVX-512 tile, for dot/mod.rs.
 pub(super) const TILES: [(DType, Tile); 6] = [
-    (DType::Q4_0, Tile { rows: MR, tokens: NT, run: tile_q4_0 }),
-    (DType::Q4_1, Tile { rows: MR, tokens: NT, run: tile_q4_1 }),
-    (DType::Q5_0, Tile { rows: MR, tokens: NT, run: tile_q5_0 }),
-    (DType::Q8_0, Tile { rows: MR, tokens: NT, run: tile_q8_0 }),
+    (DType::Q4_0, Tile { rows: MR, tokens: NT, partial: false, run: tile_q4_0 }),
+    (DType::Q4_1, Tile { rows: MR, tokens: NT, partial: false, run: tile_q4_1 }),
+    (DType::Q5_0, Tile { rows: MR, tokens: NT, partial: false, run: tile_q5_0 }),
+    (DType::Q8_0, Tile { rows: MR, tokens: NT, partial: false, run: tile_q8_0 }),
     (DType::Q4_K, x86_avx512_tile_k::Q4_K),
     (DType::Q6_K, x86_avx512_tile_k::Q6_K),
 ];

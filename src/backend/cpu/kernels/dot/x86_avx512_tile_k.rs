@@ -33,8 +33,8 @@ use crate::quant::{Block, BlockQ4_K, BlockQ6_K, BlockQ8_K};
 const MR: usize = 4;
 const NT: usize = 4;
 
-pub(super) const Q4_K: Tile = Tile { rows: MR, tokens: NT, run: tile_q4_k };
-pub(super) const Q6_K: Tile = Tile { rows: MR, tokens: NT, run: tile_q6_k };
+pub(super) const Q4_K: Tile = Tile { rows: MR, tokens: NT, partial: false, run: tile_q4_k };
+pub(super) const Q6_K: Tile = Tile { rows: MR, tokens: NT, partial: false, run: tile_q6_k };
 
 /// Rows and tokens as blocks, after the shape checks.
 #[inline(always)]
