@@ -193,16 +193,14 @@ fn tiled(
             let a_row = |t| acts.row(w.kernel.act, t);
             fill_block(&w.kernel, k, |r| w.row(r), a_row, rows.clone(), toks.clone(), &mut block);
             for (j, t) in toks.enumerate() {
-                let res = residual.map(|res| &res.row(t)[cb.c0..cb.c0 + cb.width]);
-                for i in 0..cb.width {
-                    let mut v = block[i * TB + j];
-                    if let Some(b) = bias {
-                        v += b[cb.c0 + i];
-                    }
-                    if let Some(res) = res {
-                        v += res[i];
-                    }
-                    cb.set(t, i, v);
+                cb.store(t, &block, j, |_, v| v);
+                let c0 = cb.c0;
+                let dst = cb.row(t);
+                if let Some(b) = bias {
+                    dst.iter_mut().zip(&b[c0..]).for_each(|(v, b)| *v += b);
+                }
+                if let Some(res) = residual {
+                    dst.iter_mut().zip(&res.row(t)[c0..]).for_each(|(v, r)| *v += r);
                 }
             }
         }
@@ -312,9 +310,7 @@ pub fn matmul_glu(
                 fill_block(&w.kernel, k, |r| w.row(r), a_row, rows.clone(), toks.clone(), block);
             }
             for (j, t) in toks.enumerate() {
-                for i in 0..cb.width {
-                    cb.set(t, i, activate(act, gb[i * TB + j]) * ub[i * TB + j]);
-                }
+                cb.store(t, &gb, j, |i, g| activate(act, g) * ub[i * TB + j]);
             }
         }
     });

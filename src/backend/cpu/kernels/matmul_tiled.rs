@@ -116,13 +116,30 @@ pub struct ColumnBlock<'c> {
 }
 
 impl ColumnBlock<'_> {
-    /// `out[t][c0 + c] = v`.
+    /// This block's columns of output row `t`: `out[t][c0..c0 + width]`.
     #[inline]
-    pub fn set(&mut self, t: usize, c: usize, v: f32) {
-        assert!(t < self.cols.n && c < self.width, "ColumnBlock: ({t}, {c}) out of range");
-        // SAFETY: in bounds (t < n, c0 + c < c0 + width ≤ m), and this block's columns belong
-        // to no other block (`par_blocks`), so the write races with nothing; `&mut self`
-        // keeps it from aliasing within the task.
-        unsafe { *self.cols.ptr.add(t * self.cols.m + self.c0 + c) = v };
+    pub fn row(&mut self, t: usize) -> &mut [f32] {
+        assert!(t < self.cols.n, "ColumnBlock: row {t} of {}", self.cols.n);
+        // SAFETY: in bounds (t < n, c0 + width ≤ m), and this block's columns belong to no
+        // other block (`par_blocks`), so the slice aliases nothing another task touches;
+        // `&mut self` keeps two of this task's slices from coexisting.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.cols.ptr.add(t * self.cols.m + self.c0), self.width)
+        }
+    }
+
+    /// Writes column `j` of a fill_block `block` (one token's results for this block's rows)
+    /// into output row `t`, as `f(i, block value)` for each row `i` of the block.
+    #[inline]
+    pub fn store(
+        &mut self,
+        t: usize,
+        block: &[f32; RB * TB],
+        j: usize,
+        f: impl Fn(usize, f32) -> f32,
+    ) {
+        for (i, o) in self.row(t).iter_mut().enumerate() {
+            *o = f(i, block[i * TB + j]);
+        }
     }
 }
