@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::dot::{self, DotKernel};
-use super::glu::activate;
+use super::glu::glu_in_place;
 use super::matmul_tiled::{Columns, RB, TB, fill_block};
 use crate::backend::cpu::Rows;
 use crate::backend::cpu::tensors::Io;
@@ -35,6 +35,8 @@ const ROWS_PER_TASK: usize = 16;
 pub struct Scratch {
     /// x converted to the weights' activation types.
     pub act: Vec<u8>,
+    /// Decode's up projection of a `MatMulGlu`, before the activation joins it to the gate.
+    pub up: Vec<f32>,
 }
 
 /// The first `len` elements of `v`, growing it on first use.
@@ -294,9 +296,11 @@ pub fn matmul_glu(
     plan.need(u.kernel.act, n, k)?;
     let acts = plan.convert(x, &mut scratch.act)?;
     if n == 1 {
-        par_rows(out, 1, |r, ys| {
-            ys[0] = activate(act, g.dot(k, g.row(r), &acts, 0)) * u.dot(k, u.row(r), &acts, 0);
-        });
+        // Gate into out and up into the scratch in parallel, then the activation over both.
+        let up = grow(&mut scratch.up, m)?;
+        par_rows(out, 1, |r, ys| ys[0] = g.dot(k, g.row(r), &acts, 0));
+        par_rows(up, 1, |r, ys| ys[0] = u.dot(k, u.row(r), &acts, 0));
+        glu_in_place(act, out, up);
         return Ok(());
     }
     let cols = Columns::new(out, n, m);
@@ -310,7 +314,10 @@ pub fn matmul_glu(
                 fill_block(&w.kernel, k, |r| w.row(r), a_row, rows.clone(), toks.clone(), block);
             }
             for (j, t) in toks.enumerate() {
-                cb.store(t, &gb, j, |i, g| activate(act, g) * ub[i * TB + j]);
+                cb.store(t, &gb, j, |_, g| g);
+                let up: [f32; RB] = std::array::from_fn(|i| ub[i * TB + j]);
+                let width = cb.width;
+                glu_in_place(act, cb.row(t), &up[..width]);
             }
         }
     });

@@ -6,6 +6,8 @@ mod dot;
 mod elementwise;
 mod get_rows;
 mod glu;
+#[cfg(target_arch = "x86_64")]
+mod glu_avx2;
 mod kv;
 mod matmul;
 mod matmul_tiled;

@@ -258,11 +258,25 @@ fn tiles(level: Level) -> Tiles {
     t
 }
 
+/// The SIMD level in use: the CPU's, capped by `KILN_CPU_SIMD` (logged once).
+fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let (cpu, cap) = (detected(), env_cap());
+        let level = cap.map_or(cpu, |c| c.min(cpu));
+        log::info!("CPU SIMD level: {level:?} (CPU supports {cpu:?}, KILN_CPU_SIMD cap {cap:?})");
+        level
+    })
+}
+
+/// Whether the CPU kernels may use AVX2 + FMA + F16C (the level in use is at least AVX2).
+pub(super) fn avx2() -> bool {
+    level() >= Level::Avx2
+}
+
 /// Picks the best implementation of each entry for this CPU, capped by `KILN_CPU_SIMD`.
 fn select() -> (Table, Tiles) {
-    let (cpu, cap) = (detected(), env_cap());
-    let level = cap.map_or(cpu, |c| c.min(cpu));
-    log::info!("CPU dot products: {level:?} (CPU supports {cpu:?}, KILN_CPU_SIMD cap {cap:?})");
+    let level = level();
     (table(level), tiles(level))
 }
 
