@@ -296,11 +296,17 @@ pub fn matmul_glu(
     plan.need(u.kernel.act, n, k)?;
     let acts = plan.convert(x, &mut scratch.act)?;
     if n == 1 {
-        // Gate into out and up into the scratch in parallel, then the activation over both.
+        // Per task: its rows' gate products into out, up products into the scratch, then the
+        // activation over both, vectorized.
         let up = grow(&mut scratch.up, m)?;
-        par_rows(out, 1, |r, ys| ys[0] = g.dot(k, g.row(r), &acts, 0));
-        par_rows(up, 1, |r, ys| ys[0] = u.dot(k, u.row(r), &acts, 0));
-        glu_in_place(act, out, up);
+        let tasks = out.par_chunks_mut(ROWS_PER_TASK).zip(up.par_chunks_mut(ROWS_PER_TASK));
+        tasks.enumerate().for_each(|(b, (gs, us))| {
+            for (i, (gv, uv)) in gs.iter_mut().zip(us.iter_mut()).enumerate() {
+                let r = b * ROWS_PER_TASK + i;
+                (*gv, *uv) = (g.dot(k, g.row(r), &acts, 0), u.dot(k, u.row(r), &acts, 0));
+            }
+            glu_in_place(act, gs, us);
+        });
         return Ok(());
     }
     let cols = Columns::new(out, n, m);
