@@ -19,9 +19,10 @@
 //! (weight rows × activation rows) block of dot products per call, decoding each weight block
 //! once per token tile and loading each activation block once per row tile:
 //! x86_avx512_tile.rs / x86_avx512_tile_k.rs (AVX-512 + VNNI: Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
-//! Q6_K); at the AVX2 level x86_avx2_panel.rs (Q4_0, Q4_1, Q5_0, Q5_1: a whole 16 × 16 block
-//! per call from decoded panels), x86_avx2_tile.rs (Q8_0) and x86_avx2_tile_k.rs (Q4_K,
-//! Q6_K). Types without one use the per-row dot for every pair.
+//! Q6_K); at the AVX2 level x86_avx2_panel.rs (Q4_0, Q4_1, Q5_0, Q5_1) and
+//! x86_avx2_panel_k.rs (Q4_K), a whole 16 × 16 block per call from panels with 8 rows in the
+//! lanes, x86_avx2_tile.rs (Q8_0) and x86_avx2_tile_k.rs (Q6_K). Types without one use the
+//! per-row dot for every pair.
 //!
 //! SIMD choice: [`select`] detects the CPU once per process and takes, per entry, the version
 //! of the highest level it supports (scalar < avx2 < avx512). The environment variable
@@ -48,6 +49,8 @@ mod x86_avx2;
 mod x86_avx2_k;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2_panel;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2_panel_k;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2_tile;
 #[cfg(target_arch = "x86_64")]
@@ -166,9 +169,9 @@ const AVX2_TILES: [(DType, Tile); 7] = [
     (DType::Q4_1, x86_avx2_panel::Q4_1),
     (DType::Q5_0, x86_avx2_panel::Q5_0),
     (DType::Q5_1, x86_avx2_panel::Q5_1),
+    (DType::Q4_K, x86_avx2_panel_k::Q4_K),
     x86_avx2_tile::TILES[0],
     x86_avx2_tile::TILES[1],
-    x86_avx2_tile::TILES[2],
 ];
 #[cfg(target_arch = "x86_64")]
 const AVX512_TILES: [(DType, Tile); 6] = x86_avx512_tile::TILES;

@@ -19,6 +19,8 @@
 //! exact integer of the scalar dot (|·| < 2^17), the offset sum too; only the f32 order of the
 //! scaled block sums differs (tile_tests.rs bound).
 //!
+//! Also the helpers x86_avx2_panel_k.rs (Q4_K) shares: the transpose and the final store.
+//!
 //! May use: `quant`, the parent's helpers, x86_avx2.rs. Invariant: every function needs avx2,
 //! fma, f16c and is in the table only after detection; every panel entry read was written in
 //! the same chunk (rows and tokens past the caller's repeat its last one).
@@ -140,7 +142,19 @@ fn panel<X: Block, Y: Block, const OFF: i32, const MIN: bool, const Q5: bool>(
             }
         }
     }
-    // lanes[t][r] = sums[r / 8][t] lane r % 8, then transposed into out.
+    store(&sums, groups, nr, nt, out);
+}
+
+/// `out[r·16 + t]` = lane r % 8 of `sums[r / 8][t]` for the `nr` rows and `nt` tokens (the
+/// first `groups` row groups hold them).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn store(
+    sums: &[[__m256; TOKS]; ROWS / GR],
+    groups: usize,
+    nr: usize,
+    nt: usize,
+    out: &mut [f32],
+) {
     let mut lanes = [[0f32; ROWS]; TOKS];
     for (g, s) in sums.iter().enumerate().take(groups) {
         for (l, v) in lanes.iter_mut().zip(s).take(nt) {
@@ -220,7 +234,7 @@ unsafe fn micro<const MIN: bool, const Q5: bool>(
 /// 8 rows of 8 i32 each → 8 vectors, vector v holding i32 v of every row (lane r = row r).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn transpose(r: [__m256i; 8]) -> [__m256i; 8] {
+pub(super) fn transpose(r: [__m256i; 8]) -> [__m256i; 8] {
     // Pairs of rows interleaved by i32, then by i64, then the 128-bit halves exchanged
     // (comments: row-column of each i32).
     let u0 = _mm256_unpacklo_epi32(r[0], r[1]); // 00 10 01 11 | 04 14 05 15

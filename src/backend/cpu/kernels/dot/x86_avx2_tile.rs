@@ -23,11 +23,10 @@ use crate::quant::{Block, BlockQ8_0, DType};
 const MR: usize = 2;
 const NT: usize = 4;
 
-/// The AVX2 register tiles, for dot/mod.rs (Q4_0, Q4_1, Q5_0 and Q5_1 have whole-block
-/// panels instead, x86_avx2_panel.rs).
-pub(super) const TILES: [(DType, Tile); 3] = [
+/// The AVX2 register tiles, for dot/mod.rs (Q4_0, Q4_1, Q5_0, Q5_1 and Q4_K have whole-block
+/// panels instead, x86_avx2_panel.rs and x86_avx2_panel_k.rs).
+pub(super) const TILES: [(DType, Tile); 2] = [
     (DType::Q8_0, Tile { rows: MR, tokens: NT, partial: false, run: tile_q8_0 }),
-    (DType::Q4_K, x86_avx2_tile_k::Q4_K),
     (DType::Q6_K, x86_avx2_tile_k::Q6_K),
 ];
 
