@@ -148,10 +148,10 @@ impl<'a> Weight<'a> {
         &self.bytes[r * self.row_bytes..(r + 1) * self.row_bytes]
     }
 
-    /// Row `r` times row `t` of x.
+    /// Row `r` of the weight times `a`, an activation row of the kernel's type.
     #[inline]
-    fn dot(&self, k: usize, w_row: &[u8], acts: &Acts<'_>, t: usize) -> f32 {
-        (self.kernel.dot)(k, w_row, acts.row(self.kernel.act, t))
+    fn dot(&self, k: usize, r: usize, a: &[u8]) -> f32 {
+        (self.kernel.dot)(k, self.row(r), a)
     }
 }
 
@@ -248,7 +248,9 @@ pub fn matmul(
             let Some(part) = out.get_mut(first..first + w.rows) else {
                 return Err(Error::Device(format!("weights have more than {m} rows")));
             };
-            par_rows(part, 1, |r, ys| ys[0] = w.dot(k, w.row(r), &acts, 0));
+            // The activation row is looked up once per weight, not once per row.
+            let a = acts.row(w.kernel.act, 0);
+            par_rows(part, 1, |r, ys| ys[0] = w.dot(k, r, a));
             first += w.rows;
         }
     } else {
@@ -299,11 +301,12 @@ pub fn matmul_glu(
         // Per task: its rows' gate products into out, up products into the scratch, then the
         // activation over both, vectorized.
         let up = grow(&mut scratch.up, m)?;
+        let (ga, ua) = (acts.row(g.kernel.act, 0), acts.row(u.kernel.act, 0));
         let tasks = out.par_chunks_mut(ROWS_PER_TASK).zip(up.par_chunks_mut(ROWS_PER_TASK));
         tasks.enumerate().for_each(|(b, (gs, us))| {
             for (i, (gv, uv)) in gs.iter_mut().zip(us.iter_mut()).enumerate() {
                 let r = b * ROWS_PER_TASK + i;
-                (*gv, *uv) = (g.dot(k, g.row(r), &acts, 0), u.dot(k, u.row(r), &acts, 0));
+                (*gv, *uv) = (g.dot(k, r, ga), u.dot(k, r, ua));
             }
             glu_in_place(act, gs, us);
         });
