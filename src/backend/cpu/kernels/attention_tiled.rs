@@ -1,0 +1,175 @@
+//! Prefill attention (several query tokens per step) in tiles that share each key and value.
+//!
+//! A tile is the query heads of one KV group × a block of consecutive tokens, at most
+//! [`MAX_ROWS`] (token, head) rows. It walks its visible keys in blocks: each block of K rows
+//! is converted to f32 once (kv.rs `as_f32`; an f32 cache is read in place) and dotted with
+//! every row of the tile, each row's online softmax (running max m, sum l, output O rescaled
+//! when m rises) takes the block's scores, then the block of V rows, converted once, is
+//! added into every row's O with its weights. The old per-(token, head) loop read and
+//! converted every K and V row once per query row instead of once per tile. Rayon tasks are
+//! (token block, KV group) pairs: token blocks in parallel, then the groups of a block split
+//! recursively with `rayon::join`, so even Gemma's single KV head or a short prompt keeps
+//! every thread busy. Inner loops: attention_simd.rs.
+//!
+//! May use: kv.rs, attention_simd.rs, rayon. Invariant: only cache rows `0..pos+n` are read,
+//! and a query at position p weighs only the keys j it sees (`j ≤ p`, `p − j < W`); its
+//! output is accumulated in place in `out` and a row that sees no key outputs zeros. Nothing
+//! is allocated: every buffer is on the stack.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::attention::SENTINEL;
+use super::attention_simd as simd;
+use super::kv::KvElem;
+use crate::backend::cpu::Rows;
+use crate::graph::AttentionSpec;
+
+/// (token, head) rows per tile: with Gemma 3's 4-head groups 8 tokens, SmolLM2's 3 heads 10.
+const MAX_ROWS: usize = 32;
+/// Floats of one converted K or V block on the stack (16 KiB): 64 keys of 64, 16 of 256.
+const KV_BUF: usize = 4096;
+/// Keys per block at most, which bounds the score tile `(MAX_ROWS, MAX_KEYS)`.
+const MAX_KEYS: usize = 64;
+
+/// Whether [`prefill`] takes heads of `head_dim` floats (a block holds at least one key).
+pub fn fits(head_dim: usize) -> bool {
+    (1..=KV_BUF).contains(&head_dim)
+}
+
+/// One attention op's operands, shared by its tiles.
+struct Job<'a, E> {
+    q: Rows<'a>,
+    k: &'a [E],
+    v: &'a [E],
+    spec: AttentionSpec,
+    pos: usize,
+    ctx: usize,
+}
+
+/// `out (n, n_heads·head_dim) = attention(q, k, v)` as attention.rs's `attention`, for
+/// `fits(head_dim)`; the caller checked `pos + n ≤ ctx`.
+pub fn prefill<E: KvElem>(
+    q: Rows<'_>,
+    k: &[E],
+    v: &[E],
+    spec: AttentionSpec,
+    pos: u32,
+    ctx: usize,
+    out: &mut [f32],
+) {
+    let (n_heads, d) = (spec.n_heads as usize, spec.head_dim as usize);
+    let n_kv = spec.n_kv_heads as usize;
+    let group = n_heads / n_kv;
+    let job = Job { q, k, v, spec, pos: pos as usize, ctx };
+    // Enough token blocks that every thread gets several tasks (later tokens see more keys,
+    // so tasks differ in cost), and no more tokens than fill a tile.
+    let blocks = (4 * rayon::current_num_threads()).div_ceil(n_kv);
+    let tb = q.rows.div_ceil(blocks).clamp(1, (MAX_ROWS / group).max(1));
+    let width = n_heads * d;
+    out.par_chunks_mut(tb * width).enumerate().for_each(|(b, chunk)| {
+        let n_tok = chunk.len() / width;
+        let mut it = chunk.chunks_exact_mut(width);
+        let rows: [&mut [f32]; MAX_ROWS] = std::array::from_fn(|_| it.next().unwrap_or_default());
+        job.split(b * tb, n_tok, rows, 0..n_heads);
+    });
+}
+
+impl<E: KvElem> Job<'_, E> {
+    fn group(&self) -> usize {
+        (self.spec.n_heads / self.spec.n_kv_heads) as usize
+    }
+
+    /// Tokens `t0..t0+n_tok` × `heads`, whose output rows are `rows[t]` (`heads.len()·d`
+    /// floats each): split at a group boundary, or within a group too large for one tile,
+    /// until each part is a tile.
+    fn split(&self, t0: usize, n_tok: usize, rows: [&mut [f32]; MAX_ROWS], heads: Range<usize>) {
+        let g = self.group();
+        let (first, last) = (heads.start / g, (heads.end - 1) / g);
+        let mid = if first != last {
+            (first + last).div_ceil(2) * g
+        } else if heads.len() * n_tok > MAX_ROWS {
+            heads.start + heads.len() / 2
+        } else {
+            return self.tile(t0, n_tok, rows, heads);
+        };
+        let at = (mid - heads.start) * self.spec.head_dim as usize;
+        let mut left: [&mut [f32]; MAX_ROWS] = std::array::from_fn(|_| Default::default());
+        let mut right: [&mut [f32]; MAX_ROWS] = std::array::from_fn(|_| Default::default());
+        for (i, row) in rows.into_iter().take(n_tok).enumerate() {
+            (left[i], right[i]) = row.split_at_mut(at);
+        }
+        rayon::join(
+            || self.split(t0, n_tok, left, heads.start..mid),
+            || self.split(t0, n_tok, right, mid..heads.end),
+        );
+    }
+
+    /// Index of the first key the query at position `p` sees.
+    fn first_key(&self, p: usize) -> usize {
+        self.spec.window.map_or(0, |w| (p + 1).saturating_sub(w as usize))
+    }
+
+    /// One tile: row `r = t·heads.len() + h` is token `t0 + t`, head `heads.start + h`.
+    fn tile(&self, t0: usize, n_tok: usize, rows: [&mut [f32]; MAX_ROWS], heads: Range<usize>) {
+        let (d, hl) = (self.spec.head_dim as usize, heads.len());
+        let nr = n_tok * hl;
+        let mut o: [&mut [f32]; MAX_ROWS] = std::array::from_fn(|_| Default::default());
+        let mut q: [&[f32]; MAX_ROWS] = [&[]; MAX_ROWS];
+        for (t, row) in rows.into_iter().take(n_tok).enumerate() {
+            let qt = &self.q.row(t0 + t)[heads.start * d..heads.end * d];
+            for (h, (oh, qh)) in row.chunks_exact_mut(d).zip(qt.chunks_exact(d)).enumerate() {
+                oh.fill(0.0);
+                (o[t * hl + h], q[t * hl + h]) = (oh, qh);
+            }
+        }
+        let (o, q) = (&mut o[..nr], &q[..nr]);
+        let (mut m, mut l) = ([SENTINEL; MAX_ROWS], [0f32; MAX_ROWS]);
+        // Positions of the tile's first and last query.
+        let (p0, p1) = (self.pos + t0, self.pos + t0 + n_tok - 1);
+        let head = heads.start / self.group() * self.ctx * d;
+        let kb = (KV_BUF / d).min(MAX_KEYS);
+        let (mut kbuf, mut vbuf) = ([0f32; KV_BUF], [0f32; KV_BUF]);
+        let mut s = [0f32; MAX_ROWS * MAX_KEYS];
+        for start in (self.first_key(p0)..=p1).step_by(kb) {
+            let keys = start..(start + kb).min(p1 + 1);
+            let span = head + keys.start * d..head + keys.end * d;
+            let kblk = E::as_f32(&self.k[span.clone()], &mut kbuf);
+            simd::scores(q, kblk, d, self.spec.scale, &mut s, kb);
+            // Some query in the tile does not see some key of the block.
+            let partial = keys.end - 1 > p0 || self.first_key(p1) > keys.start;
+            for (r, s) in s.chunks_exact_mut(kb).take(nr).enumerate() {
+                let s = &mut s[..keys.len()];
+                if let Some(c) = self.spec.softcap {
+                    s.iter_mut().for_each(|x| *x = c * (*x / c).tanh());
+                }
+                if partial {
+                    let p = p0 + r / hl;
+                    let seen = self.first_key(p)..p + 1;
+                    for (x, j) in s.iter_mut().zip(keys.clone()) {
+                        if !seen.contains(&j) {
+                            *x = f32::NEG_INFINITY;
+                        }
+                    }
+                }
+                let block_max = s.iter().fold(SENTINEL, |a, &b| a.max(b));
+                if block_max > m[r] {
+                    // New maximum: rescale what was accumulated under the old one.
+                    let c = (m[r] - block_max).exp();
+                    l[r] *= c;
+                    o[r].iter_mut().for_each(|x| *x *= c);
+                    m[r] = block_max;
+                }
+                l[r] += simd::exp_sum(s, m[r]);
+            }
+            let vblk = E::as_f32(&self.v[span], &mut vbuf);
+            simd::pv(o, &s, kb, vblk, d);
+        }
+        for (o, &l) in o.iter_mut().zip(&l) {
+            // A row with no visible key (l = 0) outputs zeros.
+            let inv = if l > 0.0 { 1.0 / l } else { 0.0 };
+            o.iter_mut().for_each(|x| *x *= inv);
+        }
+    }
+}
