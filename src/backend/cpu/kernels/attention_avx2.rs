@@ -14,7 +14,7 @@
 
 use std::arch::x86_64::*;
 
-/// Query rows and keys per score tile.
+/// Query rows and keys per score tile (a key's 4 rows are reduced together).
 const SR: usize = 4;
 const SC: usize = 3;
 /// Output rows per `O += P·V` tile.
@@ -22,51 +22,50 @@ const PR: usize = 6;
 
 /// Caller: see the module invariant.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn scores(q: &[&[f32]], k: &[f32], d: usize, scale: f32, s: &mut [f32], stride: usize) {
+pub unsafe fn scores(q: &[&[f32]], k: &[f32], d: usize, scale: f32, s: &mut [f32], rs: usize) {
     let nk = k.len() / d;
-    let mut sums = [0f32; SR * SC];
+    let scale = _mm_set1_ps(scale);
     for r0 in (0..q.len()).step_by(SR) {
-        // A short tile repeats its last row or key; those sums are not stored.
+        // A short tile repeats its last row or key: the extra rows land in the padding rows
+        // `q.len()..rs`, the extra keys are not stored.
         let qp: [*const f32; SR] = std::array::from_fn(|i| q[(r0 + i).min(q.len() - 1)].as_ptr());
         for j0 in (0..nk).step_by(SC) {
             let kp: [*const f32; SC] =
                 std::array::from_fn(|c| k[(j0 + c).min(nk - 1) * d..].as_ptr());
             // SAFETY: every pointer starts a row of `d` readable floats; d % 8 == 0.
-            unsafe { dot_tile(&qp, &kp, d, &mut sums) };
-            for r in 0..SR.min(q.len() - r0) {
-                for c in 0..SC.min(nk - j0) {
-                    s[(r0 + r) * stride + j0 + c] = scale * sums[r * SC + c];
-                }
+            let sums = unsafe { dot_tile(&qp, &kp, d) };
+            for (c, &sum) in sums.iter().enumerate().take(nk - j0) {
+                let at = &mut s[(j0 + c) * rs + r0..][..SR];
+                // SAFETY: `at` holds SR = 4 floats (r0 + 4 ≤ rs, rs % 4 == 0).
+                unsafe { _mm_storeu_ps(at.as_mut_ptr(), _mm_mul_ps(scale, sum)) };
             }
         }
     }
 }
 
-/// `out[r·SC + c] = q[r]·k[c]` over `d` floats, each an 8-lane sum reduced as kv.rs's `dot`.
+/// `[q[0]·k[c], …, q[3]·k[c]]` for each key c over `d` floats, each an 8-lane sum reduced as
+/// kv.rs's `dot`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn dot_tile(q: &[*const f32; SR], k: &[*const f32; SC], d: usize, out: &mut [f32; SR * SC]) {
-    let mut acc = [_mm256_setzero_ps(); SR * SC];
+unsafe fn dot_tile(q: &[*const f32; SR], k: &[*const f32; SC], d: usize) -> [__m128; SC] {
+    let mut acc = [[_mm256_setzero_ps(); SR]; SC];
     let mut i = 0;
     while i < d {
         let mut kv = [_mm256_setzero_ps(); SC];
-        for c in 0..SC {
+        for (v, k) in kv.iter_mut().zip(k) {
             // SAFETY: i + 8 ≤ d (caller).
-            kv[c] = unsafe { _mm256_loadu_ps(k[c].add(i)) };
+            *v = unsafe { _mm256_loadu_ps(k.add(i)) };
         }
-        for r in 0..SR {
+        for (r, q) in q.iter().enumerate() {
             // SAFETY: as above.
-            let qv = unsafe { _mm256_loadu_ps(q[r].add(i)) };
-            for c in 0..SC {
-                acc[r * SC + c] = _mm256_fmadd_ps(qv, kv[c], acc[r * SC + c]);
+            let qv = unsafe { _mm256_loadu_ps(q.add(i)) };
+            for (a, &kv) in acc.iter_mut().zip(&kv) {
+                a[r] = _mm256_fmadd_ps(qv, kv, a[r]);
             }
         }
         i += 8;
     }
-    for (a, o) in acc.chunks_exact(4).zip(out.chunks_exact_mut(4)) {
-        // SAFETY: `o` holds 4 floats.
-        unsafe { _mm_storeu_ps(o.as_mut_ptr(), hsum4(a[0], a[1], a[2], a[3])) };
-    }
+    acc.map(|a| hsum4(a[0], a[1], a[2], a[3]))
 }
 
 /// The four 8-lane sums `[Σa, Σb, Σc, Σd]`, each as ((0+4)+(1+5))+((2+6)+(3+7)).
@@ -110,51 +109,48 @@ fn exp8(x: __m256) -> __m256 {
     _mm256_andnot_ps(under, _mm256_mul_ps(y, _mm256_castsi256_ps(e)))
 }
 
-/// Caller: avx2 and fma.
+/// Caller: avx2 and fma; `rs % 8 == 0`, `m`, `l`, `alpha` hold `rs` floats, `s` `nk·rs`.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn exp_sum(s: &mut [f32], m: f32) -> f32 {
-    let m = _mm256_set1_ps(m);
-    let mut sum = _mm256_setzero_ps();
-    let mut chunks = s.chunks_exact_mut(8);
-    for c in &mut chunks {
-        // SAFETY: `c` holds 8 floats; unaligned load and store.
+pub unsafe fn softmax(s: &mut [f32], rs: usize, m: &mut [f32], l: &mut [f32], alpha: &mut [f32]) {
+    let nk = s.len() / rs;
+    for r in (0..rs).step_by(8) {
+        // SAFETY (this block): r + 8 ≤ rs, and every (key, row) index j·rs + r + 7 < nk·rs.
         unsafe {
-            let e = exp8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), m));
-            _mm256_storeu_ps(c.as_mut_ptr(), e);
-            sum = _mm256_add_ps(sum, e);
+            let mut bm = _mm256_loadu_ps(m.as_ptr().add(r));
+            for j in 0..nk {
+                bm = _mm256_max_ps(bm, _mm256_loadu_ps(s.as_ptr().add(j * rs + r)));
+            }
+            let a = exp8(_mm256_sub_ps(_mm256_loadu_ps(m.as_ptr().add(r)), bm));
+            let mut sum = _mm256_setzero_ps();
+            for j in 0..nk {
+                let at = s.as_mut_ptr().add(j * rs + r);
+                let p = exp8(_mm256_sub_ps(_mm256_loadu_ps(at), bm));
+                _mm256_storeu_ps(at, p);
+                sum = _mm256_add_ps(sum, p);
+            }
+            let lr = l.as_mut_ptr().add(r);
+            _mm256_storeu_ps(lr, _mm256_fmadd_ps(_mm256_loadu_ps(lr), a, sum));
+            _mm256_storeu_ps(m.as_mut_ptr().add(r), bm);
+            _mm256_storeu_ps(alpha.as_mut_ptr().add(r), a);
         }
     }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        // Padded with −∞, whose weight is 0.
-        let mut t = [f32::NEG_INFINITY; 8];
-        t[..rest.len()].copy_from_slice(rest);
-        // SAFETY: `t` holds 8 floats.
-        unsafe {
-            let e = exp8(_mm256_sub_ps(_mm256_loadu_ps(t.as_ptr()), m));
-            _mm256_storeu_ps(t.as_mut_ptr(), e);
-            sum = _mm256_add_ps(sum, e);
-        }
-        rest.copy_from_slice(&t[..rest.len()]);
-    }
-    let s = hsum4(sum, sum, sum, sum);
-    _mm_cvtss_f32(s)
 }
 
 /// Caller: see the module invariant.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn pv(o: &mut [&mut [f32]], p: &[f32], stride: usize, v: &[f32], d: usize) {
+pub unsafe fn pv(o: &mut [&mut [f32]], p: &[f32], rs: usize, v: &[f32], d: usize) {
     for (i, rows) in o.chunks_mut(PR).enumerate() {
-        let p = &p[i * PR * stride..];
-        // SAFETY: `p` holds `rows.len()` rows of `stride ≥ nk` weights, `v` nk rows of d.
+        let p = &p[i * PR..];
+        // SAFETY: `p` holds weight (r, j) at j·rs + r for r < rows.len(), j < nk; `v` holds
+        // nk rows of d.
         unsafe {
             match rows.len() {
-                6 => pv_rows::<6>(rows, p, stride, v, d),
-                5 => pv_rows::<5>(rows, p, stride, v, d),
-                4 => pv_rows::<4>(rows, p, stride, v, d),
-                3 => pv_rows::<3>(rows, p, stride, v, d),
-                2 => pv_rows::<2>(rows, p, stride, v, d),
-                _ => pv_rows::<1>(rows, p, stride, v, d),
+                6 => pv_rows::<6>(rows, p, rs, v, d),
+                5 => pv_rows::<5>(rows, p, rs, v, d),
+                4 => pv_rows::<4>(rows, p, rs, v, d),
+                3 => pv_rows::<3>(rows, p, rs, v, d),
+                2 => pv_rows::<2>(rows, p, rs, v, d),
+                _ => pv_rows::<1>(rows, p, rs, v, d),
             }
         }
     }
@@ -163,21 +159,9 @@ pub unsafe fn pv(o: &mut [&mut [f32]], p: &[f32], stride: usize, v: &[f32], d: u
 /// `O += P·V` for `R` rows, 16 columns (then a last 8) at a time, over all `v.len() / d` keys.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn pv_rows<const R: usize>(
-    o: &mut [&mut [f32]],
-    p: &[f32],
-    stride: usize,
-    v: &[f32],
-    d: usize,
-) {
-    let t = PvTile {
-        o: std::array::from_fn(|r| o[r].as_mut_ptr()),
-        p: p.as_ptr(),
-        stride,
-        v: v.as_ptr(),
-        d,
-        nk: v.len() / d,
-    };
+unsafe fn pv_rows<const R: usize>(o: &mut [&mut [f32]], p: &[f32], rs: usize, v: &[f32], d: usize) {
+    let o = std::array::from_fn(|r| o[r].as_mut_ptr());
+    let t = PvTile { o, p: p.as_ptr(), rs, v: v.as_ptr(), d, nk: v.len() / d };
     let mut c0 = 0;
     while c0 + 16 <= d {
         // SAFETY: c0 + 16 ≤ d.
@@ -190,11 +174,11 @@ unsafe fn pv_rows<const R: usize>(
     }
 }
 
-/// `R` output rows, weights `p[r·stride + j]`, `nk` value rows of `d` floats at `v`.
+/// `R` output rows, weight (r, j) at `p[j·rs + r]`, `nk` value rows of `d` floats at `v`.
 struct PvTile<const R: usize> {
     o: [*mut f32; R],
     p: *const f32,
-    stride: usize,
+    rs: usize,
     v: *const f32,
     d: usize,
     nk: usize,
@@ -206,8 +190,8 @@ struct PvTile<const R: usize> {
 #[inline]
 unsafe fn pv_cols<const R: usize, const W: usize>(t: &PvTile<R>, c0: usize) {
     let mut acc = [[_mm256_setzero_ps(); W]; R];
-    // SAFETY (this block): output rows hold d floats; weight (r, j) is at r·stride + j with
-    // j < nk ≤ stride; value row j at j·d, j < nk.
+    // SAFETY (this block): output rows hold d floats; weight (r, j) is at j·rs + r; value row
+    // j at j·d, j < nk.
     unsafe {
         for (a, o) in acc.iter_mut().zip(t.o) {
             for (w, a) in a.iter_mut().enumerate() {
@@ -216,12 +200,13 @@ unsafe fn pv_cols<const R: usize, const W: usize>(t: &PvTile<R>, c0: usize) {
         }
         for j in 0..t.nk {
             let vj = t.v.add(j * t.d + c0);
+            let pj = t.p.add(j * t.rs);
             let mut vv = [_mm256_setzero_ps(); W];
             for (w, v) in vv.iter_mut().enumerate() {
                 *v = _mm256_loadu_ps(vj.add(8 * w));
             }
             for (r, a) in acc.iter_mut().enumerate() {
-                let pw = _mm256_broadcast_ss(&*t.p.add(r * t.stride + j));
+                let pw = _mm256_broadcast_ss(&*pj.add(r));
                 for (a, &v) in a.iter_mut().zip(&vv) {
                     *a = _mm256_fmadd_ps(pw, v, *a);
                 }

@@ -125,7 +125,10 @@ impl<E: KvElem> Job<'_, E> {
             }
         }
         let (o, q) = (&mut o[..nr], &q[..nr]);
-        let (mut m, mut l) = ([SENTINEL; MAX_ROWS], [0f32; MAX_ROWS]);
+        // Score rows: nr rounded up to whole vectors.
+        let rs = nr.next_multiple_of(8);
+        let (mut m, mut l, mut alpha) = ([SENTINEL; MAX_ROWS], [0f32; MAX_ROWS], [0f32; MAX_ROWS]);
+        let (m, l, alpha) = (&mut m[..rs], &mut l[..rs], &mut alpha[..rs]);
         // Positions of the tile's first and last query.
         let (p0, p1) = (self.pos + t0, self.pos + t0 + n_tok - 1);
         let head = heads.start / self.group() * self.ctx * d;
@@ -135,38 +138,32 @@ impl<E: KvElem> Job<'_, E> {
         for start in (self.first_key(p0)..=p1).step_by(kb) {
             let keys = start..(start + kb).min(p1 + 1);
             let span = head + keys.start * d..head + keys.end * d;
-            let kblk = E::as_f32(&self.k[span.clone()], &mut kbuf);
-            simd::scores(q, kblk, d, self.spec.scale, &mut s, kb);
-            // Some query in the tile does not see some key of the block.
-            let partial = keys.end - 1 > p0 || self.first_key(p1) > keys.start;
-            for (r, s) in s.chunks_exact_mut(kb).take(nr).enumerate() {
-                let s = &mut s[..keys.len()];
-                if let Some(c) = self.spec.softcap {
-                    s.iter_mut().for_each(|x| *x = c * (*x / c).tanh());
-                }
-                if partial {
-                    let p = p0 + r / hl;
-                    let seen = self.first_key(p)..p + 1;
-                    for (x, j) in s.iter_mut().zip(keys.clone()) {
-                        if !seen.contains(&j) {
+            let s = &mut s[..keys.len() * rs];
+            simd::scores(q, E::as_f32(&self.k[span.clone()], &mut kbuf), d, self.spec.scale, s, rs);
+            if let Some(c) = self.spec.softcap {
+                s.iter_mut().for_each(|x| *x = c * (*x / c).tanh());
+            }
+            // Some query of the tile does not see some key of the block.
+            if keys.end - 1 > p0 || self.first_key(p1) > keys.start {
+                for (sj, j) in s.chunks_exact_mut(rs).zip(keys.clone()) {
+                    for (r, x) in sj[..nr].iter_mut().enumerate() {
+                        let p = p0 + r / hl;
+                        if j > p || j < self.first_key(p) {
                             *x = f32::NEG_INFINITY;
                         }
                     }
                 }
-                let block_max = s.iter().fold(SENTINEL, |a, &b| a.max(b));
-                if block_max > m[r] {
-                    // New maximum: rescale what was accumulated under the old one.
-                    let c = (m[r] - block_max).exp();
-                    l[r] *= c;
-                    o[r].iter_mut().for_each(|x| *x *= c);
-                    m[r] = block_max;
-                }
-                l[r] += simd::exp_sum(s, m[r]);
             }
-            let vblk = E::as_f32(&self.v[span], &mut vbuf);
-            simd::pv(o, &s, kb, vblk, d);
+            simd::softmax(s, rs, m, l, alpha);
+            for (o, &a) in o.iter_mut().zip(alpha.iter()) {
+                // The row's max rose: rescale what was accumulated under the old one.
+                if a != 1.0 {
+                    o.iter_mut().for_each(|x| *x *= a);
+                }
+            }
+            simd::pv(o, s, rs, E::as_f32(&self.v[span], &mut vbuf), d);
         }
-        for (o, &l) in o.iter_mut().zip(&l) {
+        for (o, &l) in o.iter_mut().zip(l.iter()) {
             // A row with no visible key (l = 0) outputs zeros.
             let inv = if l > 0.0 { 1.0 / l } else { 0.0 };
             o.iter_mut().for_each(|x| *x *= inv);
