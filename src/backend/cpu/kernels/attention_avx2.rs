@@ -68,20 +68,14 @@ unsafe fn dot_tile(q: &[*const f32; SR], k: &[*const f32; SC], d: usize) -> [__m
     acc.map(|a| hsum4(a[0], a[1], a[2], a[3]))
 }
 
-/// The four 8-lane sums `[Σa, Σb, Σc, Σd]`, each as ((0+4)+(1+5))+((2+6)+(3+7)).
+/// The four 8-lane sums `[Σa, Σb, Σc, Σd]`, each as ((0+1)+(2+3))+((4+5)+(6+7)): a tree of
+/// kv.rs's depth, in 4 instructions instead of 11.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn hsum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
-    let ab = _mm_hadd_ps(half(a), half(b));
-    let cd = _mm_hadd_ps(half(c), half(d));
-    _mm_hadd_ps(ab, cd)
-}
-
-/// `[x0+x4, x1+x5, x2+x6, x3+x7]`.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn half(x: __m256) -> __m128 {
-    _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x))
+    // [a01 a23 b01 b23 | a45 a67 b45 b67], then [a0123 b0123 c0123 d0123 | a4567 …].
+    let abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps::<1>(abcd))
 }
 
 /// `e^x` on 8 lanes: Cephes expf for x ≥ ln 2^-126, 0 below (and for −∞).
