@@ -39,8 +39,7 @@ pub fn attention<E: KvElem>(
     check_ctx(pos, q.rows, ctx)?;
     let (n_heads, d) = (spec.n_heads as usize, spec.head_dim as usize);
     if q.rows > 1 && attention_tiled::fits(d) {
-        attention_tiled::prefill(q, k, v, spec, pos, ctx, out);
-        return Ok(());
+        return attention_tiled::prefill(q, k, v, spec, pos, ctx, out);
     }
     let group = n_heads / spec.n_kv_heads as usize;
     out.par_chunks_mut(d.max(1)).enumerate().for_each(|(i, o)| {

@@ -16,6 +16,7 @@
 //! output is accumulated in place in `out` and a row that sees no key outputs zeros. Nothing
 //! is allocated: every buffer is on the stack.
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -24,6 +25,7 @@ use super::attention::SENTINEL;
 use super::attention_simd as simd;
 use super::kv::KvElem;
 use crate::backend::cpu::Rows;
+use crate::error::{Error, Result};
 use crate::graph::AttentionSpec;
 
 /// (token, head) rows per tile: with Gemma 3's 4-head groups 12 tokens, SmolLM2's 3 heads 16.
@@ -34,6 +36,32 @@ const MAX_ROWS: usize = 48;
 const KV_BUF: usize = 8192;
 /// Keys per block at most, which bounds the score tile `(MAX_ROWS, MAX_KEYS)`.
 const MAX_KEYS: usize = 64;
+
+/// Floats of a thread's tile buffers: converted K block, converted V block, score tile.
+const BUF_LEN: usize = 2 * KV_BUF + MAX_ROWS * MAX_KEYS;
+
+thread_local! {
+    /// Allocated by the thread's first tile and kept: 76 KiB, which zeroed per tile on the
+    /// stack cost 2-3% at 512 tokens and would sit on every rayon stack.
+    static BUFS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's (K block, V block, scores) buffers, allocating them on first use.
+/// `f` must not start another tile on this thread (no rayon calls inside), since the
+/// buffers are borrowed for its duration.
+fn with_bufs(f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32])) -> Result<()> {
+    BUFS.with_borrow_mut(|b| {
+        if b.len() < BUF_LEN {
+            b.try_reserve_exact(BUF_LEN - b.len())
+                .map_err(|_| Error::OutOfMemory(format!("{BUF_LEN} floats of attention tiles")))?;
+            b.resize(BUF_LEN, 0.0);
+        }
+        let (k, rest) = b.split_at_mut(KV_BUF);
+        let (v, s) = rest.split_at_mut(KV_BUF);
+        f(k, v, s);
+        Ok(())
+    })
+}
 
 /// Whether [`prefill`] takes heads of `head_dim` floats (a block holds at least one key).
 pub fn fits(head_dim: usize) -> bool {
@@ -60,7 +88,7 @@ pub fn prefill<E: KvElem>(
     pos: u32,
     ctx: usize,
     out: &mut [f32],
-) {
+) -> Result<()> {
     let (n_heads, d) = (spec.n_heads as usize, spec.head_dim as usize);
     let n_kv = spec.n_kv_heads as usize;
     let group = n_heads / n_kv;
@@ -70,12 +98,12 @@ pub fn prefill<E: KvElem>(
     let blocks = (4 * rayon::current_num_threads()).div_ceil(n_kv);
     let tb = q.rows.div_ceil(blocks).clamp(1, (MAX_ROWS / group).max(1));
     let width = n_heads * d;
-    out.par_chunks_mut(tb * width).enumerate().for_each(|(b, chunk)| {
+    out.par_chunks_mut(tb * width).enumerate().try_for_each(|(b, chunk)| {
         let n_tok = chunk.len() / width;
         let mut it = chunk.chunks_exact_mut(width);
         let rows: [&mut [f32]; MAX_ROWS] = std::array::from_fn(|_| it.next().unwrap_or_default());
-        job.split(b * tb, n_tok, rows, 0..n_heads);
-    });
+        job.split(b * tb, n_tok, rows, 0..n_heads)
+    })
 }
 
 impl<E: KvElem> Job<'_, E> {
@@ -86,7 +114,13 @@ impl<E: KvElem> Job<'_, E> {
     /// Tokens `t0..t0+n_tok` × `heads`, whose output rows are `rows[t]` (`heads.len()·d`
     /// floats each): split at a group boundary, or within a group too large for one tile,
     /// until each part is a tile.
-    fn split(&self, t0: usize, n_tok: usize, rows: [&mut [f32]; MAX_ROWS], heads: Range<usize>) {
+    fn split(
+        &self,
+        t0: usize,
+        n_tok: usize,
+        rows: [&mut [f32]; MAX_ROWS],
+        heads: Range<usize>,
+    ) -> Result<()> {
         let g = self.group();
         let (first, last) = (heads.start / g, (heads.end - 1) / g);
         let mid = if first != last {
@@ -94,7 +128,7 @@ impl<E: KvElem> Job<'_, E> {
         } else if heads.len() * n_tok > MAX_ROWS {
             heads.start + heads.len() / 2
         } else {
-            return self.tile(t0, n_tok, rows, heads);
+            return with_bufs(|kbuf, vbuf, s| self.tile(t0, n_tok, rows, heads, [kbuf, vbuf, s]));
         };
         let at = (mid - heads.start) * self.spec.head_dim as usize;
         let mut left: [&mut [f32]; MAX_ROWS] = std::array::from_fn(|_| Default::default());
@@ -102,10 +136,11 @@ impl<E: KvElem> Job<'_, E> {
         for (i, row) in rows.into_iter().take(n_tok).enumerate() {
             (left[i], right[i]) = row.split_at_mut(at);
         }
-        rayon::join(
+        let (a, b) = rayon::join(
             || self.split(t0, n_tok, left, heads.start..mid),
             || self.split(t0, n_tok, right, mid..heads.end),
         );
+        a.and(b)
     }
 
     /// Index of the first key the query at position `p` sees.
@@ -113,8 +148,16 @@ impl<E: KvElem> Job<'_, E> {
         self.spec.window.map_or(0, |w| (p + 1).saturating_sub(w as usize))
     }
 
-    /// One tile: row `r = t·heads.len() + h` is token `t0 + t`, head `heads.start + h`.
-    fn tile(&self, t0: usize, n_tok: usize, rows: [&mut [f32]; MAX_ROWS], heads: Range<usize>) {
+    /// One tile: row `r = t·heads.len() + h` is token `t0 + t`, head `heads.start + h`;
+    /// `bufs` are [`with_bufs`]' three.
+    fn tile(
+        &self,
+        t0: usize,
+        n_tok: usize,
+        rows: [&mut [f32]; MAX_ROWS],
+        heads: Range<usize>,
+        [kbuf, vbuf, s]: [&mut [f32]; 3],
+    ) {
         let (d, hl) = (self.spec.head_dim as usize, heads.len());
         let nr = n_tok * hl;
         let mut o: [&mut [f32]; MAX_ROWS] = std::array::from_fn(|_| Default::default());
@@ -135,13 +178,11 @@ impl<E: KvElem> Job<'_, E> {
         let (p0, p1) = (self.pos + t0, self.pos + t0 + n_tok - 1);
         let head = heads.start / self.group() * self.ctx * d;
         let kb = (KV_BUF / d).min(MAX_KEYS);
-        let (mut kbuf, mut vbuf) = ([0f32; KV_BUF], [0f32; KV_BUF]);
-        let mut s = [0f32; MAX_ROWS * MAX_KEYS];
         for start in (self.first_key(p0)..=p1).step_by(kb) {
             let keys = start..(start + kb).min(p1 + 1);
             let span = head + keys.start * d..head + keys.end * d;
             let s = &mut s[..keys.len() * rs];
-            simd::scores(q, E::as_f32(&self.k[span.clone()], &mut kbuf), d, self.spec.scale, s, rs);
+            simd::scores(q, E::as_f32(&self.k[span.clone()], kbuf), d, self.spec.scale, s, rs);
             if let Some(c) = self.spec.softcap {
                 s.iter_mut().for_each(|x| *x = c * (*x / c).tanh());
             }
@@ -163,7 +204,7 @@ impl<E: KvElem> Job<'_, E> {
                     o.iter_mut().for_each(|x| *x *= a);
                 }
             }
-            simd::pv(o, s, rs, E::as_f32(&self.v[span], &mut vbuf), d);
+            simd::pv(o, s, rs, E::as_f32(&self.v[span], vbuf), d);
         }
         for (o, &l) in o.iter_mut().zip(l.iter()) {
             // A row with no visible key (l = 0) outputs zeros.
