@@ -2,9 +2,10 @@
 //! the portable versions and the dispatch).
 //!
 //! Register tiles (16 ymm): scores take [`SR`] query rows × [`SC`] keys per pass over `d`
-//! (12 accumulators, the 3 key vectors, one query vector), so each loaded vector feeds 3 or
-//! 4 FMAs; `O += P·V` takes [`PR`] output rows × 16 columns (12 accumulators, 2 value vectors,
-//! one broadcast weight), keeping the output tile in registers across the whole key block.
+//! (12 accumulators, the 3 key vectors, one query vector: 7 loads per 12 FMAs; 3 rows × 4
+//! keys spilled), and reduce each key's 4 rows into one vector of key-major scores; `O +=
+//! P·V` takes [`PR`] output rows × 16 columns (12 accumulators, 2 value vectors, one
+//! broadcast weight), keeping the output tile in registers across the whole key block.
 //! `exp` is Cephes' `expf` (cephes/single/expf.c: Cody–Waite reduction by ln 2, degree-6
 //! polynomial, relative error ≈ 1 ulp on its range) with arguments below ln 2^-126 flushed to 0.
 //!

@@ -14,7 +14,7 @@
 //! May use: kv.rs, attention_simd.rs, rayon. Invariant: only cache rows `0..pos+n` are read,
 //! and a query at position p weighs only the keys j it sees (`j ≤ p`, `p − j < W`); its
 //! output is accumulated in place in `out` and a row that sees no key outputs zeros. Nothing
-//! is allocated: every buffer is on the stack.
+//! is allocated per step: the block buffers are per thread, grown once ([`with_bufs`]).
 
 use std::cell::RefCell;
 use std::ops::Range;
