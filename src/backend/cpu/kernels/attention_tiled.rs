@@ -91,6 +91,9 @@ pub fn prefill<E: KvElem>(
 ) -> Result<()> {
     let (n_heads, d) = (spec.n_heads as usize, spec.head_dim as usize);
     let n_kv = spec.n_kv_heads as usize;
+    if n_heads == 0 {
+        return Ok(()); // `out` is empty; the graph builder checked n_kv_heads > 0
+    }
     let group = n_heads / n_kv;
     let job = Job { q, k, v, spec, pos: pos as usize, ctx };
     // Enough token blocks that every thread gets several tasks (later tokens see more keys,
