@@ -6,6 +6,8 @@ mod common;
 mod argmax;
 #[path = "kernels/attention.rs"]
 mod attention;
+#[path = "kernels/attention_prefill.rs"]
+mod attention_prefill;
 #[path = "kernels/elementwise.rs"]
 mod elementwise;
 #[path = "kernels/embed.rs"]

@@ -23,24 +23,24 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
 }
 
 #[derive(Clone, Copy)]
-struct Case {
-    n_heads: usize,
-    n_kv_heads: usize,
-    head_dim: usize,
+pub(crate) struct Case {
+    pub(crate) n_heads: usize,
+    pub(crate) n_kv_heads: usize,
+    pub(crate) head_dim: usize,
     /// Tokens of the step under test, at positions pos..pos+n.
-    n: usize,
-    pos: usize,
-    window: Option<u32>,
-    softcap: Option<f32>,
+    pub(crate) n: usize,
+    pub(crate) pos: usize,
+    pub(crate) window: Option<u32>,
+    pub(crate) softcap: Option<f32>,
     /// Integer q and k in [-range, range] (exact scores, huge logits) instead of uniform [-1, 1];
     /// K is then written without RoPE so it stays integral.
-    int_range: Option<i32>,
+    pub(crate) int_range: Option<i32>,
     /// Read q, k and v of the step as column views of one fused (n, q | k | v) input, as a
     /// model does after its fused QKV projection.
-    fused: bool,
+    pub(crate) fused: bool,
 }
 
-const SMOLLM2: Case = Case {
+pub(crate) const SMOLLM2: Case = Case {
     n_heads: 9,
     n_kv_heads: 3,
     head_dim: 64,
@@ -51,8 +51,8 @@ const SMOLLM2: Case = Case {
     int_range: None,
     fused: false,
 };
-const GEMMA3: Case = Case { n_heads: 4, n_kv_heads: 1, head_dim: 256, ..SMOLLM2 };
-const MHA: Case = Case { n_heads: 2, n_kv_heads: 2, head_dim: 128, ..SMOLLM2 };
+pub(crate) const GEMMA3: Case = Case { n_heads: 4, n_kv_heads: 1, head_dim: 256, ..SMOLLM2 };
+pub(crate) const MHA: Case = Case { n_heads: 2, n_kv_heads: 2, head_dim: 128, ..SMOLLM2 };
 
 fn values(c: &Case, n: usize, seed: u64) -> Vec<f32> {
     match c.int_range {
@@ -83,7 +83,7 @@ fn write_kv(
     (kc, g.kv_write(vc, vt))
 }
 
-fn check(what: &str, c: Case, seed: u64) {
+pub(crate) fn check(what: &str, c: Case, seed: u64) {
     let (hd, kvw) = (c.head_dim, c.n_kv_heads * c.head_dim);
     let kv_len = c.pos + c.n;
     let ctx = kv_len + 5;

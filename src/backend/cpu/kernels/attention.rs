@@ -1,14 +1,17 @@
 //! Causal grouped-query attention over a KV cache, with optional sliding window and soft-capping.
 //!
-//! Parallel over (token, query head); each task streams the visible keys once with an online
-//! softmax over chunks of [`CHUNK`] keys (scores of a chunk, then running max m, sum l and
-//! output O rescaled once if the chunk raised m), accumulating in f32 directly in its output
-//! row, so nothing is allocated per step. The q·k dots and the weighted V sums are the
-//! cache element's own ([`KvElem::dot`], [`KvElem::axpy`]: F16C for f16 caches). Invariant: only cache rows `0..pos+n`
-//! are read, and of those only the keys the query sees (`j ≤ p`, `p − j < W`).
+//! Prefill (n > 1 tokens) goes to attention_tiled.rs, which shares each converted key and
+//! value among a tile of queries. Decode (one token) stays here, parallel over query heads:
+//! each task streams the visible keys once with an online softmax over chunks of [`CHUNK`]
+//! keys (scores of a chunk, then running max m, sum l and output O rescaled once if the chunk
+//! raised m), accumulating in f32 directly in its output row, so nothing is allocated per
+//! step. The q·k dots and the weighted V sums are the cache element's own ([`KvElem::dot`],
+//! [`KvElem::axpy`]: F16C for f16 caches). Invariant: only cache rows `0..pos+n` are read,
+//! and of those only the keys the query sees (`j ≤ p`, `p − j < W`).
 
 use rayon::prelude::*;
 
+use super::attention_tiled;
 use super::kv::KvElem;
 use super::rope::check_ctx;
 use crate::backend::cpu::Rows;
@@ -16,7 +19,7 @@ use crate::error::Result;
 use crate::graph::AttentionSpec;
 
 /// Lower bound of the running max: finite, so `m − s` never becomes `inf − inf`.
-const SENTINEL: f32 = f32::MIN;
+pub(super) const SENTINEL: f32 = f32::MIN;
 
 /// Keys scored per online-softmax update: the running max and sum are rescaled at most once per
 /// chunk instead of once per key, and the scores live on the stack.
@@ -35,6 +38,9 @@ pub fn attention<E: KvElem>(
 ) -> Result<()> {
     check_ctx(pos, q.rows, ctx)?;
     let (n_heads, d) = (spec.n_heads as usize, spec.head_dim as usize);
+    if q.rows > 1 && attention_tiled::fits(d) {
+        return attention_tiled::prefill(q, k, v, spec, pos, ctx, out);
+    }
     let group = n_heads / spec.n_kv_heads as usize;
     out.par_chunks_mut(d.max(1)).enumerate().for_each(|(i, o)| {
         let (t, h) = (i / n_heads, i % n_heads);

@@ -28,6 +28,14 @@ pub trait KvElem: Copy + Send + Sync {
     fn axpy(o: &mut [f32], w: f32, v: &[Self]) {
         o.iter_mut().zip(v).for_each(|(x, y)| *x += w * y.load());
     }
+
+    /// `src` as f32: itself for an f32 cache, else converted into `buf[..src.len()]` (which
+    /// must be that long), so a block of cache rows is read and converted once per use.
+    fn as_f32<'a>(src: &'a [Self], buf: &'a mut [f32]) -> &'a [f32] {
+        let buf = &mut buf[..src.len()];
+        buf.iter_mut().zip(src).for_each(|(b, s)| *b = s.load());
+        buf
+    }
 }
 
 /// The portable [`KvElem::dot`]: element i in lane i % 8, lanes reduced as a fixed tree.
@@ -52,6 +60,10 @@ impl KvElem for f32 {
     #[inline(always)]
     fn store(v: f32) -> f32 {
         v
+    }
+    #[inline]
+    fn as_f32<'a>(src: &'a [f32], _: &'a mut [f32]) -> &'a [f32] {
+        src
     }
 }
 
@@ -83,16 +95,31 @@ impl KvElem for u16 {
         }
         o.iter_mut().zip(v).for_each(|(x, y)| *x += w * y.load());
     }
+    fn as_f32<'a>(src: &'a [u16], buf: &'a mut [f32]) -> &'a [f32] {
+        let buf = &mut buf[..src.len()];
+        let simd = src.len() - src.len() % 8;
+        #[cfg(target_arch = "x86_64")]
+        if f16c::available() {
+            // SAFETY: as in `dot`; both slices hold `simd` elements.
+            unsafe { f16c::convert(&mut buf[..simd], &src[..simd]) };
+            buf[simd..].iter_mut().zip(&src[simd..]).for_each(|(b, s)| *b = s.load());
+            return buf;
+        }
+        buf.iter_mut().zip(src).for_each(|(b, s)| *b = s.load());
+        buf
+    }
 }
 
 /// F16C versions of the f16 cache's dot and axpy: 8 halves per `vcvtph2ps`. Their sums are
 /// formed like the portable ones (eight lanes, element i in lane i % 8, the same reduction
 /// tree), so the two give the same bits up to FMA's single rounding.
 #[cfg(target_arch = "x86_64")]
-mod f16c {
+pub(super) mod f16c {
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
+    /// Whether this CPU has avx2, fma and f16c (detected once); the attention tiles need the
+    /// same three.
     pub fn available() -> bool {
         static YES: OnceLock<bool> = OnceLock::new();
         *YES.get_or_init(|| {
@@ -118,6 +145,20 @@ mod f16c {
         // SAFETY: `lanes` holds 4 f32.
         unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), s) };
         (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+    }
+
+    /// Caller: avx2, fma and f16c present; `out.len() == src.len()`, a multiple of 8.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn convert(out: &mut [f32], src: &[u16]) {
+        for (o, s) in out.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+            // SAFETY: each chunk is 8 elements; unaligned loads and stores.
+            unsafe {
+                _mm256_storeu_ps(
+                    o.as_mut_ptr(),
+                    _mm256_cvtph_ps(_mm_loadu_si128(s.as_ptr().cast())),
+                )
+            };
+        }
     }
 
     /// Caller: as for `dot`, with `o.len() == v.len()`.

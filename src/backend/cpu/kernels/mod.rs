@@ -2,6 +2,10 @@
 
 mod argmax;
 mod attention;
+#[cfg(target_arch = "x86_64")]
+mod attention_avx2;
+mod attention_simd;
+mod attention_tiled;
 mod dot;
 mod elementwise;
 mod get_rows;
