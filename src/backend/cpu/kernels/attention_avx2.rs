@@ -6,14 +6,15 @@
 //! keys spilled), and reduce each key's 4 rows into one vector of key-major scores; `O +=
 //! P·V` takes [`PR`] output rows × 16 columns (12 accumulators, 2 value vectors, one
 //! broadcast weight), keeping the output tile in registers across the whole key block.
-//! `exp` is Cephes' `expf` (cephes/single/expf.c: Cody–Waite reduction by ln 2, degree-6
-//! polynomial, relative error ≈ 1 ulp on its range) with arguments below ln 2^-126 flushed to 0.
+//! `exp` is exp_avx2.rs's (Cephes `expf`, arguments below ln 2^-126 flushed to 0).
 //!
-//! May use: std::arch. Invariant: callers checked avx2 and fma, and the shapes as
+//! May use: std::arch, exp_avx2.rs. Invariant: callers checked avx2 and fma, and the shapes as
 //! attention_simd.rs does (`d % 8 == 0`, rows of `d`, whole key blocks), so every raw read and
 //! write below stays inside its slice.
 
 use std::arch::x86_64::*;
+
+use super::exp_avx2::exp8;
 
 /// Query rows and keys per score tile (a key's 4 rows are reduced together).
 const SR: usize = 4;
@@ -77,31 +78,6 @@ fn hsum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
     // [a01 a23 b01 b23 | a45 a67 b45 b67], then [a0123 b0123 c0123 d0123 | a4567 …].
     let abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
     _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps::<1>(abcd))
-}
-
-/// `e^x` on 8 lanes: Cephes expf for x ≥ ln 2^-126, 0 below (and for −∞).
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn exp8(x: __m256) -> __m256 {
-    const LO: f32 = -87.336_55; // ln 2^-126: the smallest power 2^n built below is normal
-    const HI: f32 = 88.376_26;
-    let under = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(LO));
-    let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(LO)), _mm256_set1_ps(HI));
-    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
-        x,
-        _mm256_set1_ps(std::f32::consts::LOG2_E),
-    ));
-    // r = x − n·ln 2, with ln 2 split so n·C1 is exact.
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-    let mut y = _mm256_set1_ps(1.987_569_1e-4);
-    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
-        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(c));
-    }
-    let y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0));
-    let e =
-        _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)));
-    _mm256_andnot_ps(under, _mm256_mul_ps(y, _mm256_castsi256_ps(e)))
 }
 
 /// Caller: avx2 and fma; `rs % 8 == 0`, `m`, `l`, `alpha` hold `rs` floats, `s` `nk·rs`.

@@ -2,50 +2,22 @@
 //! the fused MatMulGlu epilogue and `Op::Glu`: the scalar `expf` call per element was ~4% of
 //! a Gemma 3 prefill.
 //!
-//! `exp8` is Cephes' `expf` (range reduction by ln 2 in two parts, a degree-5 minimax
-//! polynomial on |r| ≤ ln 2 / 2, the exponent added in the integer domain), relative error
-//! below 2 ulp on [−87.3, 88.3]. Above it gives ∞ (as `expf` past 88.72; between the two it
-//! is ∞ where `expf` is finite but > 2·10^38, so `g / (1 + e)` is ±0 instead of a number
-//! below 10^−28·|g|), below it e^−87.3 ≈ 1.2·10^−38 instead of a subnormal or 0 (an absolute
-//! difference below 10^−38 in `1 + e`), and NaN for NaN.
+//! The exponential is exp_avx2.rs's: where it gives ∞ a little before libm (x > 88.376),
+//! `g / (1 + e)` is ±0 instead of a number below 10^−28·|g|; where it flushes to 0 (x below
+//! ln 2^-126), `1 + e` differs from libm's by less than 10^−38. So the results stay within
+//! glu.rs's tolerance, and NaN only for NaN.
 //!
-//! May use: `graph`. Invariant: every function needs avx2 and fma; callers check
+//! May use: `graph`, exp_avx2.rs. Invariant: every function needs avx2 and fma; callers check
 //! [`available`] first.
 
 use std::arch::x86_64::*;
 
+use super::exp_avx2::exp8;
 use crate::graph::GluAct;
 
 /// Whether this CPU runs these functions, within `KILN_CPU_SIMD`'s cap (dot/mod.rs).
 pub fn available() -> bool {
     super::dot::avx2()
-}
-
-/// `e^x` in each lane (see the module doc for accuracy and saturation).
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn exp8(x: __m256) -> __m256 {
-    let hi = _mm256_set1_ps(88.3);
-    let (too_big, nan) = (_mm256_cmp_ps::<_CMP_GT_OQ>(x, hi), _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x));
-    let special = _mm256_blendv_ps(_mm256_set1_ps(f32::INFINITY), x, nan);
-    let x = _mm256_max_ps(_mm256_min_ps(x, hi), _mm256_set1_ps(-87.3));
-    // n = round(x / ln 2), r = x − n·ln 2 with ln 2 split so n·C1 is exact.
-    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
-        x,
-        _mm256_set1_ps(std::f32::consts::LOG2_E),
-    ));
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm256_set1_ps(1.987_569_1e-4);
-    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
-    }
-    let y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0)));
-    // 2^n as an f32 bit pattern: n ∈ [−126, 127] after the clamp, so the exponent is normal.
-    let pow2 =
-        _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)));
-    let e = _mm256_mul_ps(y, _mm256_castsi256_ps(pow2));
-    _mm256_blendv_ps(e, special, _mm256_or_ps(too_big, nan))
 }
 
 /// `act(g)·u` per lane, in the forms of glu.rs `activate`.
@@ -98,47 +70,6 @@ pub fn glu(act: GluAct, g: &mut [f32], u: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// e^x against f64 over the whole domain, within 2 ulp (2^-23 relative).
-    #[test]
-    fn exp8_is_within_two_ulp() {
-        if !available() {
-            eprintln!("SKIP: no AVX2 + FMA");
-            return;
-        }
-        let mut xs: Vec<f32> =
-            (0..=200_000).map(|i| -87.3 + 175.6 * i as f32 / 200_000.0).collect();
-        xs.truncate(xs.len() / 8 * 8);
-        for x in xs.chunks_exact(8) {
-            let mut got = [0f32; 8];
-            // SAFETY: available() above; 8 f32 each way.
-            unsafe {
-                _mm256_storeu_ps(got.as_mut_ptr(), exp8(_mm256_loadu_ps(x.as_ptr())));
-            }
-            for (&x, &g) in x.iter().zip(&got) {
-                let want = f64::from(x).exp();
-                let rel = ((f64::from(g) - want) / want).abs();
-                assert!(rel <= 2.0 * 2f64.powi(-23), "exp({x}) = {g}, want {want}, rel {rel:e}");
-            }
-        }
-    }
-
-    /// Past the domain: ∞ above, NaN for NaN, a tiny positive number below.
-    #[test]
-    fn exp8_saturates_as_documented() {
-        if !available() {
-            eprintln!("SKIP: no AVX2 + FMA");
-            return;
-        }
-        let x = [88.5f32, 1e30, f32::INFINITY, f32::NAN, -88.0, -1e30, f32::NEG_INFINITY, 0.0];
-        let mut got = [0f32; 8];
-        // SAFETY: available() above; 8 f32 each way.
-        unsafe { _mm256_storeu_ps(got.as_mut_ptr(), exp8(_mm256_loadu_ps(x.as_ptr()))) };
-        assert!(got[..3].iter().all(|v| *v == f32::INFINITY), "{got:?}");
-        assert!(got[3].is_nan(), "{got:?}");
-        assert!(got[4..7].iter().all(|v| *v > 0.0 && *v < 1.3e-38), "{got:?}");
-        assert_eq!(got[7], 1.0);
-    }
 
     /// The vector activations against the scalar ones, over the nonlinear range, extremes and
     /// odd lengths (the padded tail), within glu.rs's bound `1e-7 + 1e-5·|r|`.

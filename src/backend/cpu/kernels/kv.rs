@@ -116,17 +116,11 @@ impl KvElem for u16 {
 #[cfg(target_arch = "x86_64")]
 pub(super) mod f16c {
     use std::arch::x86_64::*;
-    use std::sync::OnceLock;
 
-    /// Whether this CPU has avx2, fma and f16c (detected once); the attention tiles need the
-    /// same three.
+    /// Whether this CPU has avx2, fma and f16c and `KILN_CPU_SIMD` allows them (dot/mod.rs);
+    /// the attention tiles need the same three.
     pub fn available() -> bool {
-        static YES: OnceLock<bool> = OnceLock::new();
-        *YES.get_or_init(|| {
-            is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c")
-        })
+        super::super::dot::avx2()
     }
 
     /// Caller: avx2, fma and f16c present; `q.len() == k.len()`, a multiple of 8.

@@ -8,6 +8,8 @@ mod attention_simd;
 mod attention_tiled;
 mod dot;
 mod elementwise;
+#[cfg(target_arch = "x86_64")]
+mod exp_avx2;
 mod get_rows;
 mod glu;
 #[cfg(target_arch = "x86_64")]
