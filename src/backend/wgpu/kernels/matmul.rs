@@ -6,11 +6,11 @@
 //!
 //! A dispatch covers up to three segments: row chunks of weights sharing one dtype, each
 //! writing its own column range of the output. So Q, K and V of one dtype are one dispatch, and
-//! another dtype (or a fourth chunk) starts the next dispatch; matvec_rows takes one segment
-//! per dispatch (its loads name their binding). A GLU whose gate and up share dtype and
-//! chunking is fused (gate and up rows in one row group, `act(g)·u` written once); otherwise
-//! the gate product goes to the output and a second pass over up turns it into `act(gate)·up`
-//! in place.
+//! another dtype (or a fourth chunk) starts the next dispatch, in all three kernels (matvec_rows
+//! branches once per workgroup on its segment, so its loads still name their binding). A GLU
+//! whose gate and up share dtype and chunking is fused (gate and up rows in one row group,
+//! `act(g)·u` written once); otherwise the gate product goes to the output and a second pass
+//! over up turns it into `act(gate)·up` in place.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -107,11 +107,6 @@ impl Kernel {
             Kernel::Rows { n, xv } => vec![("WG", ROWS_WG), ("N_TOK", n), ("XV", xv as u32)],
             Kernel::Tiled => vec![("WG", MATMUL_WG)],
         }
-    }
-
-    /// Segments one dispatch may cover.
-    fn max_segs(self) -> usize {
-        if matches!(self, Kernel::Rows { .. }) { 1 } else { MAX_SEGS }
     }
 
     /// Workgroups for `groups` row groups of `n_tok` tokens.
@@ -263,8 +258,7 @@ impl Io {
         let mut col = 0u32;
         for w in weights {
             for (ci, c) in w.chunks.iter().enumerate() {
-                if batch_type != Some((w.dt, w.row_bytes)) || batch.len() == self.kernel.max_segs()
-                {
+                if batch_type != Some((w.dt, w.row_bytes)) || batch.len() == MAX_SEGS {
                     if let Some((dt, rb)) = batch_type {
                         out.push(self.dispatch(k, dt, rb, &batch, epi)?);
                     }
