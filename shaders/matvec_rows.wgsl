@@ -3,11 +3,14 @@
 // dtype's common/quant_*.wgsl snippet (dq_unit), with the epilogues of matmul_io.wgsl.
 // Layout: one INVOCATION per group of 4 slots (matmul_io's rows of group g); it walks its rows
 // unit by unit, loads the unit's x once and reuses it for the 4 rows, and needs no reduction.
-// A dispatch covers up to three segments (Q, K and V rows of one dtype); segments start on
-// workgroup boundaries, so main branches once per workgroup, uniformly, into group_sums with
-// constant bindings: slots 0, 1 read binding `ba` and slots 2, 3 binding `bb` (both the
-// segment's for a plain matmul, gate and up for a fused GLU). After inlining every load names
-// its binding and no switch runs per load.
+// group_sums takes constant bindings: slots 0, 1 read binding `ba` and slots 2, 3 binding `bb`
+// (the segment's, bound at 4 and 5, for a plain matmul; gate and up for a fused GLU), so after
+// inlining every load names its binding and no switch runs per load. A pipeline with MULTI
+// covers up to three segments (Q, K and V rows of one dtype): segments start on workgroup
+// boundaries, so main picks one copy of group_sums per workgroup. It is a separate pipeline
+// because the copies not taken still cost time on a CPU device (measured on Mesa 22.3's
+// llvmpipe: 5–15% at K = 576–640, as if each ran one masked pass of its loops), which
+// one-segment dispatches should not pay.
 // Why not matvec.wgsl's lanes-split-K layout: a CPU device runs invocations as SIMD lanes and
 // turns every non-uniform load into a scalar loop over the lanes, so the fewest load
 // instructions per weight win: a unit's words loaded once, x as vec4 shared by four rows, and
@@ -20,6 +23,7 @@
 override WG: u32 = 16u;
 override N_TOK: u32 = 1u; // tokens (1 ..= 4), fixed per pipeline
 override XV: bool = true; // x_off, x_stride and K are multiples of 4: read x as vec4
+override MULTI: bool = false; // plain matmul over p.n_seg ≤ 3 segments at bindings 4, 5, 6
 
 @group(0) @binding(3) var<storage, read_write> act4: array<vec4<f32>>; // the arena, as vec4
 
@@ -123,7 +127,7 @@ fn main(lane: Lane) {
     let g = (wg - p.seg[s].z) * WG + lane.lid;
     let last = p.seg[s].x - 1u;
     var acc: array<vec4<f32>, 4>;
-    if p.epi == 1u {
+    if !MULTI {
         acc = group_sums(g, last, 0u, 1u);
     } else if s == 0u {
         acc = group_sums(g, last, 0u, 0u);
