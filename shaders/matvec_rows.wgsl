@@ -3,8 +3,14 @@
 // dtype's common/quant_*.wgsl snippet (dq_unit), with the epilogues of matmul_io.wgsl.
 // Layout: one INVOCATION per group of 4 slots (matmul_io's rows of group g); it walks its rows
 // unit by unit, loads the unit's x once and reuses it for the 4 rows, and needs no reduction.
-// Slots 0, 1 read binding 4 and slots 2, 3 binding 5 (the same chunk for a plain matmul, gate
-// and up for a fused GLU), so every load names its binding and no switch runs per load.
+// group_sums takes constant bindings: slots 0, 1 read binding `ba` and slots 2, 3 binding `bb`
+// (the segment's, bound at 4 and 5, for a plain matmul; gate and up for a fused GLU), so after
+// inlining every load names its binding and no switch runs per load. A pipeline with MULTI
+// covers up to three segments (Q, K and V rows of one dtype): segments start on workgroup
+// boundaries, so main picks one copy of group_sums per workgroup. It is a separate pipeline
+// because the copies not taken still cost time on a CPU device (measured on Mesa 22.3's
+// llvmpipe: 5–15% at K = 576–640, as if each ran one masked pass of its loops), which
+// one-segment dispatches should not pay.
 // Why not matvec.wgsl's lanes-split-K layout: a CPU device runs invocations as SIMD lanes and
 // turns every non-uniform load into a scalar loop over the lanes, so the fewest load
 // instructions per weight win: a unit's words loaded once, x as vec4 shared by four rows, and
@@ -17,6 +23,7 @@
 override WG: u32 = 16u;
 override N_TOK: u32 = 1u; // tokens (1 ..= 4), fixed per pipeline
 override XV: bool = true; // x_off, x_stride and K are multiples of 4: read x as vec4
+override MULTI: bool = false; // plain matmul over p.n_seg ≤ 3 segments at bindings 4, 5, 6
 
 @group(0) @binding(3) var<storage, read_write> act4: array<vec4<f32>>; // the arena, as vec4
 
@@ -52,16 +59,10 @@ fn unit_dot(w: Unit, xq: array<vec4<f32>, UV>, xs: array<f32, UR>) -> f32 {
     return s;
 }
 
-@compute @workgroup_size(WG)
-fn main(lane: Lane) {
-    let wg = linear_wg(lane);
-    if wg >= p.n_wg {
-        return;
-    }
-    // Row group g of the dispatch's one segment; rows past the end repeat the last row (their
-    // results are never stored), so every load stays inside the binding.
-    let g = wg * WG + lane.lid;
-    let last = p.seg[0].x - 1u;
+// Sums of row group g (rows past `last` repeat the last row: their results are never
+// stored, and every load stays inside the binding) for every token: [token] → slots. Slots
+// 0, 1 read weight binding ba and slots 2, 3 binding bb; callers pass constants.
+fn group_sums(g: u32, last: u32, ba: u32, bb: u32) -> array<vec4<f32>, 4> {
     var ro: vec4<u32>;
     for (var i = 0u; i < 4u; i++) {
         ro[i] = min(slot_row(g, i), last) * p.row_bytes;
@@ -92,13 +93,13 @@ fn main(lane: Lane) {
                     }
                 }
                 for (var i = 0u; i < 2u; i++) {
-                    let w = dq_unit(0u, ro[i] + blk, j, lim);
+                    let w = dq_unit(ba, ro[i] + blk, j, lim);
                     for (var t = 0u; t < N_TOK; t++) {
                         part[t][i] += unit_dot(w, xq[t], xs[t]);
                     }
                 }
                 for (var i = 2u; i < 4u; i++) {
-                    let w = dq_unit(1u, ro[i] + blk, j, lim);
+                    let w = dq_unit(bb, ro[i] + blk, j, lim);
                     for (var t = 0u; t < N_TOK; t++) {
                         part[t][i] += unit_dot(w, xq[t], xs[t]);
                     }
@@ -112,7 +113,30 @@ fn main(lane: Lane) {
             acc[t] += grp[t];
         }
     }
+    return acc;
+}
+
+@compute @workgroup_size(WG)
+fn main(lane: Lane) {
+    let wg = linear_wg(lane);
+    if wg >= p.n_wg {
+        return;
+    }
+    // Row group g of segment s (a fused GLU has one segment of groups: gate and up ride along).
+    let s = seg_of(wg);
+    let g = (wg - p.seg[s].z) * WG + lane.lid;
+    let last = p.seg[s].x - 1u;
+    var acc: array<vec4<f32>, 4>;
+    if !MULTI {
+        acc = group_sums(g, last, 0u, 1u);
+    } else if s == 0u {
+        acc = group_sums(g, last, 0u, 0u);
+    } else if s == 1u {
+        acc = group_sums(g, last, 1u, 1u);
+    } else {
+        acc = group_sums(g, last, 2u, 2u);
+    }
     for (var t = 0u; t < N_TOK; t++) {
-        store_group(0u, g, t, acc[t]);
+        store_group(s, g, t, acc[t]);
     }
 }

@@ -118,6 +118,11 @@ fn check_generation(model: &str) {
                 e.tokenizer.decode_lossy(&got_ids, false)
             );
         }
+        // DESIGN.md §3: about 8–10 dispatches per layer for a wgpu decode step.
+        if let Some(d) = e.decode_dispatches() {
+            let (_, most) = d.layer_range().expect("a decode step ran its layers on the GPU");
+            assert!(most <= 10, "{model} on {dev_name}: {most} dispatches in a layer ({d:?})");
+        }
     }
 }
 

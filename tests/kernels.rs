@@ -22,5 +22,7 @@ mod matmul_glu;
 mod norm;
 #[path = "kernels/rope.rs"]
 mod rope;
+#[path = "kernels/rope_qkv.rs"]
+mod rope_qkv;
 #[path = "kernels/softmax.rs"]
 mod softmax;

@@ -1,10 +1,6 @@
-// RoPE of one slot of one head, shared by rope.wgsl (into a tensor) and rope_cache.wgsl (into a
-// KV cache). A head of head_dim values has ceil(head_dim / 2) slots: slot i < n_rot/2 is
-// rotated pair i, (x[2i], x[2i+1]) (NORM) or (x[i], x[i + n_rot/2]) (NEOX), by the angle whose
-// (cos, sin) the host computed in f64 — no sin/cos is evaluated here, since WGSL bounds their
-// error only inside [−π, π]; the remaining slots copy two pass-through values each.
-// A token whose position has no table row (pos ≥ max_pos) gets zeros, never an out-of-bounds
-// read; the CPU backend reports that case as an error instead.
+// One slot of one head of x for rope.wgsl (into a tensor) and rope_cache.wgsl (into a KV
+// cache): the slot's head element indices and its values (common/rope_pair.wgsl has the
+// arithmetic and the slot layout).
 // Reference: kernels-ref/src/rope.rs (rope, rope_table). Rust: src/backend/wgpu/kernels/rope.rs.
 
 struct Params {
@@ -24,7 +20,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read_write> act: array<f32>;   // activation arena
-@group(0) @binding(4) var<storage, read> table: array<f32>;       // (max_pos, n_rot/2, 2) = (cos, sin)
 
 // Output of one slot: head element indices i0, i1 (i1 valid when has1) and their values.
 struct Slot {
@@ -44,18 +39,13 @@ fn slots_per_head() -> u32 {
 // Slot number `idx` of the n_tokens · n_heads · slots_per_head() slots (caller bounds-checks).
 fn rope_slot(idx: u32) -> Slot {
     let sph = slots_per_head();
-    let half = p.n_rot / 2u;
     var s: Slot;
     let slot = idx % sph;
     s.h = (idx / sph) % p.n_heads;
     s.t = idx / (sph * p.n_heads);
-    if slot < half {
-        s.i0 = select(2u * slot, slot, p.neox == 1u);
-        s.i1 = select(2u * slot + 1u, slot + half, p.neox == 1u);
-    } else {
-        s.i0 = p.n_rot + 2u * (slot - half);
-        s.i1 = s.i0 + 1u;
-    }
+    let ii = rope_pair_index(slot, p.n_rot, p.neox == 1u);
+    s.i0 = ii.x;
+    s.i1 = ii.y;
     s.has1 = s.i1 < p.head_dim;
     let x = p.x_off + s.t * p.x_stride + s.h * p.head_dim;
     let a = act[x + s.i0];
@@ -63,19 +53,8 @@ fn rope_slot(idx: u32) -> Slot {
     if s.has1 {
         b = act[x + s.i1];
     }
-    let pos = step.pos + s.t;
-    if pos >= p.max_pos {
-        s.v0 = 0.0;
-        s.v1 = 0.0;
-    } else if slot < half {
-        let cs = (pos * half + slot) * 2u;
-        let c = table[cs];
-        let sn = table[cs + 1u];
-        s.v0 = a * c - b * sn;
-        s.v1 = a * sn + b * c;
-    } else {
-        s.v0 = a;
-        s.v1 = b;
-    }
+    let v = rope_pair(a, b, step.pos + s.t, slot, p.n_rot, p.max_pos);
+    s.v0 = v.x;
+    s.v1 = v.y;
     return s;
 }

@@ -45,6 +45,34 @@ pub struct StreamStats {
     pub staging: std::time::Duration,
 }
 
+/// Kernel dispatches one execution of a prepared graph records (GPU backends).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DispatchCount {
+    pub total: usize,
+    /// Dispatches of each transformer layer, by layer index (a dispatch fused from nodes of
+    /// two layers counts toward the later one; embedding and head dispatches in none).
+    pub per_layer: Vec<usize>,
+}
+
+impl DispatchCount {
+    /// Adds `other`'s dispatches (another segment of the same graph).
+    pub fn add(&mut self, other: &DispatchCount) {
+        self.total += other.total;
+        if self.per_layer.len() < other.per_layer.len() {
+            self.per_layer.resize(other.per_layer.len(), 0);
+        }
+        for (a, b) in self.per_layer.iter_mut().zip(&other.per_layer) {
+            *a += b;
+        }
+    }
+
+    /// Fewest and most dispatches of the layers that have any.
+    pub fn layer_range(&self) -> Option<(usize, usize)> {
+        let counts = self.per_layer.iter().copied().filter(|&c| c > 0);
+        Some((counts.clone().min()?, counts.max()?))
+    }
+}
+
 /// A device that runs graphs.
 pub trait Backend: Send {
     /// Human-readable name, e.g. `cpu (2 threads, avx2)` or `wgpu: llvmpipe (Vulkan)`.
@@ -130,6 +158,13 @@ pub trait Backend: Send {
 
     /// Element type this backend wants for KV caches (F16 where it can store halves).
     fn kv_type(&self) -> ElemType;
+
+    /// Kernel dispatches per execution of a prepared graph (`None`: the backend does not
+    /// dispatch kernels, e.g. the CPU).
+    fn dispatch_count(&self, graph: GraphHandle) -> Option<DispatchCount> {
+        let _ = graph;
+        None
+    }
 
     /// Test aid: when on, activations and freshly allocated state start as NaN, so an output
     /// element a kernel forgot to write, or a read of a never-written KV slot, shows up.

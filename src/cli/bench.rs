@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use super::common::ModelArgs;
+use super::common::{ModelArgs, decode_dispatch_line};
 use crate::engine::{BenchSamples, BenchTest, Engine, strftime_now};
 use crate::exec::Place;
 
@@ -118,9 +118,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let at = budget.map_or(String::new(), |b| format!(" at {} MiB", b >> 20));
             eprintln!("kiln bench{at}: {text}");
         }
+        let mut dispatches_shown = false;
         for (i, &test) in tests.iter().enumerate() {
             let _ = engine.stream_stats();
             let samples = engine.bench(test, args.reps, i as u64)?;
+            if !dispatches_shown && let Some(line) = decode_dispatch_line(&engine) {
+                let at = budget.map_or(String::new(), |b| format!(" at {} MiB", b >> 20));
+                eprintln!("kiln bench{at}: {line}");
+                dispatches_shown = true;
+            }
             let stream_gbps = engine.stream_stats().filter(|s| s.uploaded > 0).map(|s| {
                 let runs = samples.samples.len() as f64 + 1.0; // the warm-up uploaded too
                 let secs: f64 = samples.samples.iter().map(|d| d.as_secs_f64()).sum::<f64>()

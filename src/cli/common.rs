@@ -155,6 +155,21 @@ impl ModelArgs {
     }
 }
 
+/// One line on the kernel dispatches of a decode step, e.g. "wgpu decode: 9 dispatches per
+/// layer (275 per token)" (`None` until a decode step ran on the GPU).
+pub fn decode_dispatch_line(engine: &Engine) -> Option<String> {
+    let d = engine.decode_dispatches()?;
+    Some(match d.layer_range() {
+        Some((lo, hi)) if lo == hi => {
+            format!("wgpu decode: {lo} dispatches per layer ({} per token)", d.total)
+        }
+        Some((lo, hi)) => {
+            format!("wgpu decode: {lo}–{hi} dispatches per layer ({} per token)", d.total)
+        }
+        None => format!("wgpu decode: {} dispatches per token", d.total),
+    })
+}
+
 /// Prints llama.cpp-style timings to stderr.
 pub fn print_timings(t: &Timings) {
     let rate = |n: usize, d: Duration| if d.is_zero() { 0.0 } else { n as f64 / d.as_secs_f64() };

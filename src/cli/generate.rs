@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::common::{ModelArgs, print_timings};
+use super::common::{ModelArgs, decode_dispatch_line, print_timings};
 use crate::engine::{Sampler, SamplerParams, StopReason};
 
 /// Sampling flags (llama.cpp's names and defaults).
@@ -144,6 +144,11 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
     if !args.no_timings {
         print_timings(&engine.timings);
+    }
+    if args.model.verbose
+        && let Some(line) = decode_dispatch_line(&engine)
+    {
+        eprintln!("kiln: {line}");
     }
     if args.model.verbose
         && let Some(st) = engine.stream_stats().filter(|s| s.uploaded > 0)

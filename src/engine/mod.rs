@@ -25,6 +25,7 @@ pub mod kernel_bench;
 mod offload;
 mod perplexity;
 
+pub use crate::backend::DispatchCount;
 pub use crate::backend::wgpu::{Tier, WgpuOptions};
 pub use crate::sample::{Sampler, SamplerParams};
 pub use crate::tokenizer::Tokenizer;
@@ -224,6 +225,14 @@ impl Engine {
     /// last call (`None` when nothing is streamed).
     pub fn stream_stats(&mut self) -> Option<crate::backend::StreamStats> {
         self.exec.devices_mut().next().and_then(|d| d.stream_stats())
+    }
+
+    /// Kernel dispatches of one decode step (the one-token graph, greedy or sampling), once
+    /// a decode step has run on a device that dispatches kernels.
+    pub fn decode_dispatches(&self) -> Option<DispatchCount> {
+        [Outputs::Argmax, Outputs::Last]
+            .iter()
+            .find_map(|&o| self.exec.dispatch_count(graph_key(1, o)))
     }
 
     /// Time per kernel since profiling was turned on, slowest first.

@@ -22,7 +22,7 @@ pub use crate::backend::wgpu::{AdapterSummary, list_adapters};
 pub use device::{Device, DeviceChoice, open_backend};
 pub use placement::{Assignment, OffloadMode, Phase, Place, Placement, fit_budget, n_gpu_layers};
 
-use crate::backend::{Backend, GraphHandle, HostData, KernelTime};
+use crate::backend::{Backend, DispatchCount, GraphHandle, HostData, KernelTime};
 use crate::error::{Error, Result};
 use crate::graph::{
     ElemType, Graph, ParamId, ParamInit, ParamTable, Plan, Segment, Source, Step, TensorId,
@@ -367,6 +367,19 @@ impl Executor {
             (p.device, p.handle, seg_t)
         };
         self.devices[device].read_u32(handle, seg_t, out)
+    }
+
+    /// Kernel dispatches one execution of graph `key` records, over its segments on devices
+    /// that dispatch kernels (`None`: not prepared, or no such device runs it).
+    pub fn dispatch_count(&self, key: u64) -> Option<DispatchCount> {
+        let e = self.graphs.get(&key)?;
+        let mut total: Option<DispatchCount> = None;
+        for p in &e.parts {
+            if let Some(c) = self.devices[p.device].dispatch_count(p.handle) {
+                total.get_or_insert_with(DispatchCount::default).add(&c);
+            }
+        }
+        total
     }
 
     /// Turns kernel timing on or off on every device.

@@ -179,6 +179,8 @@ impl Input {
 pub struct RunOutput {
     pub outputs: Vec<Vec<f32>>,
     pub params: Vec<Vec<u8>>,
+    /// Kernel dispatches the graph was prepared into (`None` on the CPU).
+    pub dispatches: Option<usize>,
 }
 
 /// Runs `graph` once on `tb` with poisoned activations and state, returns the tensors `read`
@@ -246,6 +248,7 @@ pub fn run_after(
         .unwrap_or_else(|e| panic!("{}: prepare: {e}", tb.name));
     let host: Vec<(TensorId, HostData)> = inputs.iter().map(|(t, d)| (*t, d.host())).collect();
     b.execute(h, step, &host).unwrap_or_else(|e| panic!("{}: execute: {e}", tb.name));
+    let dispatches = b.dispatch_count(h).map(|d| d.total);
     let mut outputs = Vec::new();
     for &t in read {
         let desc = graph.tensor(t);
@@ -304,7 +307,7 @@ pub fn run_after(
     }
     b.release(h);
     b.unload_params(&ids);
-    RunOutput { outputs, params: pbytes }
+    RunOutput { outputs, params: pbytes, dispatches }
 }
 
 /// Compares `got` (f32 from a backend) with `want` (f64 from kernels-ref): NaN/Inf must

@@ -44,6 +44,18 @@ pub const RMS_NORM: Tol = Tol { atol: 1e-7, rtol: 1e-5, nmse: 1e-10 };
 /// |x0| + |x1| of the pair (the harness passes that as the scale).
 pub const ROPE: Tol = Tol { atol: 0.0, rtol: 4.0 * 6e-8, nmse: 1e-12 };
 
+/// Per-head RMSNorm then RoPE of the normed values (one fused kernel on wgpu), relative to
+/// `|n0| + |n1|` of the pair in the normed reference: the norm's error passes through the
+/// rotation with gain ≤ 1 per component (`|c·e0 − s·e1| ≤ |e0| + |e1|`), each of the pair's two
+/// elements adding RMS_NORM's atol; RoPE adds its own rtol of its (1 + RMS_NORM.rtol)-perturbed
+/// input. NMSE: a rotation keeps each pair's energy, so the two NMSEs add as
+/// `(√1e-10 + √1e-12)² = 1.21e-10`.
+pub const RMS_NORM_THEN_ROPE: Tol = Tol {
+    atol: 2.0 * RMS_NORM.atol,
+    rtol: RMS_NORM.rtol + ROPE.rtol * (1.0 + RMS_NORM.rtol),
+    nmse: 1.21e-10,
+};
+
 /// SwiGLU/GeGLU with `exp` (WGSL: 3 + 2|x| ulp): relative 1e-5 of |r| plus 1e-7 of |up|.
 pub const GLU: Tol = Tol { atol: 1e-7, rtol: 1e-5, nmse: 1e-10 };
 

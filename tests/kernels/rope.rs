@@ -103,13 +103,18 @@ pub fn store_tol(tb: &TestBackend, ty: ElemType) -> tol::Tol {
 }
 
 /// Per-element natural scale of RoPE: |x0| + |x1| of the element's pair, |x| when it passes.
-fn rope_scale(x: &[f32], head_dim: usize, n_rot: usize, neox: bool) -> Vec<f64> {
+pub fn rope_scale<T: Copy + Into<f64>>(
+    x: &[T],
+    head_dim: usize,
+    n_rot: usize,
+    neox: bool,
+) -> Vec<f64> {
     let half = n_rot / 2;
     (0..x.len())
         .map(|i| {
             let (base, d) = (i - i % head_dim, i % head_dim);
             let partner = match (d < n_rot, neox) {
-                (false, _) => return (x[i] as f64).abs(),
+                (false, _) => return x[i].into().abs(),
                 (true, true) => {
                     if d < half {
                         d + half
@@ -119,7 +124,7 @@ fn rope_scale(x: &[f32], head_dim: usize, n_rot: usize, neox: bool) -> Vec<f64> 
                 }
                 (true, false) => d ^ 1,
             };
-            (x[i] as f64).abs() + (x[base + partner] as f64).abs()
+            x[i].into().abs() + x[base + partner].into().abs()
         })
         .collect()
 }

@@ -4,7 +4,8 @@
 //! bind groups are made when a graph is prepared (prepare.rs); weights are uploaded once, still
 //! quantized (store.rs). Files: context.rs (device, tier), wait.rs (bounded waits, errors as
 //! `Err`), shaders.rs (WGSL assembly), pipelines.rs (cache), store.rs (persistent tensors),
-//! prepare.rs (dispatch building), kernels/ (one file per kernel family), profile.rs
+//! fuse.rs (consecutive nodes one kernel computes), prepare.rs (dispatch building), kernels/
+//! (one file per kernel family), profile.rs
 //! (timestamp queries), bandwidth.rs (the peak read bandwidth probe), readback.rs (graph
 //! outputs copied out in the step's own submit, into a buffer made once), stream.rs (the two
 //! streaming slots of offloaded layers). This file stays the `Backend` impl in one place (just
@@ -12,6 +13,7 @@
 
 mod bandwidth;
 mod context;
+mod fuse;
 mod kernels;
 mod pipelines;
 mod prepare;
@@ -35,7 +37,7 @@ pub fn shader_files() -> &'static [(&'static str, &'static str)] {
     shaders::FILES
 }
 
-use super::{Backend, GraphHandle, HostData, KernelTime};
+use super::{Backend, DispatchCount, GraphHandle, HostData, KernelTime};
 use crate::error::{Error, Result};
 use crate::graph::{Buf, ElemType, Graph, Op, ParamId, ParamTable, Plan, Step, TensorId};
 use context::Context;
@@ -49,6 +51,7 @@ struct Prepared {
     plan: Arc<Plan>,
     bufs: GraphBuffers,
     dispatches: Vec<Dispatch>,
+    counts: DispatchCount,
     /// The graph's outputs, copied out by every execution (readback.rs).
     readback: Option<readback::Readback>,
     /// Submits of one execution: the streamed layer to upload first (if any) and the range of
@@ -315,7 +318,6 @@ impl Backend for WgpuBackend {
             store: &self.store,
             scratch_bytes: 0,
         };
-        let mut specs = Vec::new();
         for &ni in &plan.order {
             let op = &graph.nodes[ni as usize].op;
             if !kernels::supports(&graph, op, self.cx.tier) {
@@ -328,30 +330,27 @@ impl Backend for WgpuBackend {
                     self.cx.tier
                 )));
             }
-            specs.extend(kernels::node_dispatches(&mut k, &graph.nodes[ni as usize])?);
         }
+        // A fused dispatch may bind weights of several layers only if none is streamed
+        // separately (stream.rs uploads a layer right before its first dispatch).
+        let stream = self.stream.as_ref();
+        let one_stream = |ids: &[ParamId]| {
+            let mut layers = ids.iter().filter_map(|&p| stream.and_then(|st| st.layer_of(p)));
+            let first = layers.next();
+            layers.all(|l| Some(l) == first)
+        };
+        let units = fuse::units(&graph, &plan, one_stream);
+        let (specs, counts) = kernels::unit_dispatches(&mut k, &units)?;
         let scratch = k.scratch_bytes;
         let (bufs, dispatches) =
             prepare::build(&self.cx, &mut self.pipes, &self.store, &plan, specs, scratch)?;
-        if log::log_enabled!(log::Level::Debug) {
-            let mut counts: Vec<(&str, usize)> = Vec::new();
-            for d in &dispatches {
-                match counts.iter_mut().find(|c| c.0 == d.label) {
-                    Some(c) => c.1 += 1,
-                    None => counts.push((d.label, 1)),
-                }
-            }
-            log::debug!(
-                "prepared graph: {} nodes, {} dispatches {counts:?}",
-                plan.order.len(),
-                dispatches.len()
-            );
-        }
+        prepare::log_labels(plan.order.len(), &dispatches);
         let h = GraphHandle(self.next);
         self.next += 1;
         let readback = readback::Readback::new(&self.cx, &graph, &plan)?;
         let segments = self.segments(&dispatches);
-        self.graphs.insert(h, Prepared { graph, plan, bufs, dispatches, readback, segments });
+        self.graphs
+            .insert(h, Prepared { graph, plan, bufs, dispatches, counts, readback, segments });
         Ok(h)
     }
 
@@ -440,6 +439,10 @@ impl Backend for WgpuBackend {
 
     fn kv_type(&self) -> ElemType {
         if self.cx.tier.f16 { ElemType::F16 } else { ElemType::F32 }
+    }
+
+    fn dispatch_count(&self, h: GraphHandle) -> Option<DispatchCount> {
+        self.graphs.get(&h).map(|g| g.counts.clone())
     }
 
     fn set_poison(&mut self, on: bool) {

@@ -232,3 +232,18 @@ pub fn build(
     }
     Ok((bufs, dispatches))
 }
+
+/// Logs (at debug level) how many dispatches each kernel label got.
+pub fn log_labels(n_nodes: usize, dispatches: &[Dispatch]) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    let mut labels: Vec<(&str, usize)> = Vec::new();
+    for d in dispatches {
+        match labels.iter_mut().find(|c| c.0 == d.label) {
+            Some(c) => c.1 += 1,
+            None => labels.push((d.label, 1)),
+        }
+    }
+    log::debug!("prepared graph: {n_nodes} nodes, {} dispatches {labels:?}", dispatches.len());
+}

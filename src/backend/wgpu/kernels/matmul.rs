@@ -6,11 +6,12 @@
 //!
 //! A dispatch covers up to three segments: row chunks of weights sharing one dtype, each
 //! writing its own column range of the output. So Q, K and V of one dtype are one dispatch, and
-//! another dtype (or a fourth chunk) starts the next dispatch; matvec_rows takes one segment
-//! per dispatch (its loads name their binding). A GLU whose gate and up share dtype and
-//! chunking is fused (gate and up rows in one row group, `act(g)·u` written once); otherwise
-//! the gate product goes to the output and a second pass over up turns it into `act(gate)·up`
-//! in place.
+//! another dtype (or a fourth chunk) starts the next dispatch, in all three kernels (matvec_rows
+//! branches once per workgroup on its segment, in a pipeline of its own for several segments,
+//! so its loads still name their binding). A GLU
+//! whose gate and up share dtype and chunking is fused (gate and up rows in one row group,
+//! `act(g)·u` written once); otherwise the gate product goes to the output and a second pass
+//! over up turns it into `act(gate)·up` in place.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -72,8 +73,9 @@ enum Kernel {
     /// shaders/matvec.wgsl for `n` ≤ 4 tokens: a workgroup per row group, lanes split K.
     Lanes { n: u32 },
     /// shaders/matvec_rows.wgsl for `n` ≤ 4 tokens: an invocation per row group; `xv`: x is
-    /// read as vec4 (its offset, row stride and K are multiples of 4).
-    Rows { n: u32, xv: bool },
+    /// read as vec4 (its offset, row stride and K are multiples of 4); `multi`: a plain
+    /// matmul over several segments (a pipeline of its own, see the shader).
+    Rows { n: u32, xv: bool, multi: bool },
     /// shaders/matmul.wgsl: tiles of row groups × tokens.
     Tiled,
 }
@@ -87,7 +89,7 @@ impl Kernel {
             let xv = x.0.is_multiple_of(4)
                 && (n_tok == 1 || x.1.is_multiple_of(4))
                 && k.is_multiple_of(4);
-            Kernel::Rows { n: n_tok, xv }
+            Kernel::Rows { n: n_tok, xv, multi: false }
         } else {
             Kernel::Lanes { n: n_tok }
         }
@@ -104,14 +106,11 @@ impl Kernel {
     fn constants(self) -> Constants {
         match self {
             Kernel::Lanes { n } => vec![("WG", MATVEC_WG), ("N_TOK", n)],
-            Kernel::Rows { n, xv } => vec![("WG", ROWS_WG), ("N_TOK", n), ("XV", xv as u32)],
+            Kernel::Rows { n, xv, multi } => {
+                vec![("WG", ROWS_WG), ("N_TOK", n), ("XV", xv as u32), ("MULTI", multi as u32)]
+            }
             Kernel::Tiled => vec![("WG", MATMUL_WG)],
         }
-    }
-
-    /// Segments one dispatch may cover.
-    fn max_segs(self) -> usize {
-        if matches!(self, Kernel::Rows { .. }) { 1 } else { MAX_SEGS }
     }
 
     /// Workgroups for `groups` row groups of `n_tok` tokens.
@@ -132,8 +131,9 @@ pub fn catalog() -> Vec<(ShaderSource, Constants)> {
     let kernels = [
         Kernel::Lanes { n: 1 },
         Kernel::Lanes { n: MATVEC_MAX_TOKENS },
-        Kernel::Rows { n: 1, xv: true },
-        Kernel::Rows { n: 3, xv: false },
+        Kernel::Rows { n: 1, xv: true, multi: false },
+        Kernel::Rows { n: 1, xv: true, multi: true },
+        Kernel::Rows { n: 3, xv: false, multi: true },
         Kernel::Tiled,
     ];
     let mut v = Vec::new();
@@ -228,6 +228,12 @@ impl Io {
             _pad: [0; 2],
             seg,
         };
+        let kernel = match self.kernel {
+            Kernel::Rows { n, xv, .. } => {
+                Kernel::Rows { n, xv, multi: segs.len() > 1 && epi != EPI_GLU }
+            }
+            other => other,
+        };
         // Unused weight bindings repeat segment 0; without a bias, binding 7 is never read.
         let w = |i: usize| {
             let s = segs.get(i).unwrap_or(&segs[0]);
@@ -239,12 +245,12 @@ impl Io {
         };
         let mut bindings =
             vec![(0, params(&p)), (2, Res::Arena), (4, w(0)), (5, w(1)), (6, w(2)), (7, bias)];
-        if matches!(self.kernel, Kernel::Rows { .. }) {
+        if matches!(kernel, Kernel::Rows { .. }) {
             bindings.push((3, Res::Arena)); // x as vec4
         }
         Ok(DispatchSpec {
-            src: source(dt, self.kernel.file())?,
-            constants: self.kernel.constants(),
+            src: source(dt, kernel.file())?,
+            constants: kernel.constants(),
             bindings,
             groups: k.grid(n_wg),
         })
@@ -263,8 +269,7 @@ impl Io {
         let mut col = 0u32;
         for w in weights {
             for (ci, c) in w.chunks.iter().enumerate() {
-                if batch_type != Some((w.dt, w.row_bytes)) || batch.len() == self.kernel.max_segs()
-                {
+                if batch_type != Some((w.dt, w.row_bytes)) || batch.len() == MAX_SEGS {
                     if let Some((dt, rb)) = batch_type {
                         out.push(self.dispatch(k, dt, rb, &batch, epi)?);
                     }

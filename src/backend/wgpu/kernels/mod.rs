@@ -1,5 +1,6 @@
-//! Kernel families: each turns one graph node into the dispatches that compute it. The match
-//! in [`node_dispatches`] is exhaustive over `Op`, so a new op cannot be forgotten here.
+//! Kernel families: each turns one graph node (or one fused group of nodes, fuse.rs) into the
+//! dispatches that compute it. The match in [`node_dispatches`] is exhaustive over `Op`, so a
+//! new op cannot be forgotten here.
 
 mod argmax;
 mod attention;
@@ -10,13 +11,15 @@ mod matmul;
 mod norm;
 mod quant;
 mod rope;
+mod rope_qkv;
 mod softmax;
 
 use bytemuck::Pod;
 
 use super::context::Tier;
+use super::fuse::Unit;
 use super::prepare::{DispatchSpec, KernelCtx, Res};
-use crate::backend::{KernelTypes, inputs_typed};
+use crate::backend::{DispatchCount, KernelTypes, inputs_typed};
 use crate::error::{Error, Result};
 use crate::graph::{Buf, ElemType, Graph, Node, Op, TensorId};
 
@@ -91,6 +94,40 @@ pub fn node_dispatches(k: &mut KernelCtx<'_>, node: &Node) -> Result<Vec<Dispatc
     }
 }
 
+/// The dispatches computing `units` in order, and how many fall to each layer (a unit counts
+/// toward the layer of its last node).
+pub fn unit_dispatches(
+    k: &mut KernelCtx<'_>,
+    units: &[Unit],
+) -> Result<(Vec<DispatchSpec>, DispatchCount)> {
+    let mut specs = Vec::new();
+    let mut counts = DispatchCount::default();
+    for unit in units {
+        let unit_specs = dispatches_of(k, unit)?;
+        counts.total += unit_specs.len();
+        if let Some(l) = k.graph.nodes[unit.last_node() as usize].layer {
+            let l = l as usize;
+            if counts.per_layer.len() <= l {
+                counts.per_layer.resize(l + 1, 0);
+            }
+            counts.per_layer[l] += unit_specs.len();
+        }
+        specs.extend(unit_specs);
+    }
+    Ok((specs, counts))
+}
+
+fn dispatches_of(k: &mut KernelCtx<'_>, unit: &Unit) -> Result<Vec<DispatchSpec>> {
+    match unit {
+        Unit::Node(ni) => {
+            let graph = k.graph;
+            node_dispatches(k, &graph.nodes[*ni as usize])
+        }
+        Unit::RopeQkv(r) => rope_qkv::rope_qkv(k, r),
+        Unit::NormPair(p) => norm::rms_norm_pair(k, p),
+    }
+}
+
 /// Every module and constant set the runtime can create for the current kernels, for the
 /// shader validation test (tests/shaders.rs).
 pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constants)> {
@@ -101,6 +138,7 @@ pub fn catalog() -> Vec<(super::shaders::ShaderSource, super::pipelines::Constan
     v.extend(softmax::catalog());
     v.extend(argmax::catalog());
     v.extend(rope::catalog());
+    v.extend(rope_qkv::catalog());
     v.extend(attention::catalog());
     v.extend(matmul::catalog());
     v.extend(embed::catalog());

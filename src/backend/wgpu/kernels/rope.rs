@@ -1,5 +1,6 @@
 //! RoPE into a tensor (shaders/rope.wgsl) or into a KV cache (shaders/rope_cache.wgsl), and
-//! KV-cache writes (shaders/kv_write.wgsl): one dispatch each.
+//! KV-cache writes (shaders/kv_write.wgsl): one dispatch each. One attention layer's Q rope,
+//! K rope and V write (with Q/K norms) usually run fused instead (rope_qkv.rs).
 //!
 //! Invariant: the cache's element type is the tier's `kv_t` (F16 in the f16 tiers, F32
 //! otherwise); any other cache type is refused when the graph is prepared. Out of range, the
@@ -48,11 +49,15 @@ struct KvWriteParams {
     _pad: [u32; 2],
 }
 
-const COMMON: [&str; 3] = ["common/step.wgsl", "common/grid.wgsl", "common/rope_slot.wgsl"];
-
 fn rope_source(into_cache: bool) -> ShaderSource {
     let last = if into_cache { "rope_cache.wgsl" } else { "rope.wgsl" };
-    ShaderSource::new(&[COMMON[0], COMMON[1], COMMON[2], last])
+    ShaderSource::new(&[
+        "common/step.wgsl",
+        "common/grid.wgsl",
+        "common/rope_pair.wgsl",
+        "common/rope_slot.wgsl",
+        last,
+    ])
 }
 
 fn kv_write_source() -> ShaderSource {
