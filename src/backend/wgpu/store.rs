@@ -76,6 +76,11 @@ impl ParamStore {
         ids: &[ParamId],
         poison: bool,
     ) -> Result<()> {
+        // A buffer mapped at creation is filled through a staging copy of the same size that
+        // wgpu frees only once the copy ran; flushing every STAGE_FLUSH bytes keeps that
+        // host memory to one window instead of a second copy of every weight and cache.
+        const STAGE_FLUSH: usize = 64 << 20;
+        let mut staged = 0usize;
         for &id in ids {
             if self.bufs.contains_key(&id) {
                 continue;
@@ -109,6 +114,9 @@ impl ParamStore {
                 let range = row_start * row_bytes..(row_start + n) * row_bytes;
                 let size = padded(range.len());
                 let label = format!("{} rows {}..{}", p.name, row_start, row_start + n);
+                // wgpu zero-fills a new buffer itself (without a host copy), so zeroed state
+                // such as a KV cache is only mapped when the test aid wants it poisoned.
+                let fill = matches!(p.init, ParamInit::Data(_)) || poison;
                 let buffer = cx.scoped(&format!("allocating {label} ({size} bytes)"), || {
                     cx.device.create_buffer(&wgpu::BufferDescriptor {
                         label: Some(&label),
@@ -116,10 +124,10 @@ impl ParamStore {
                         usage: wgpu::BufferUsages::STORAGE
                             | wgpu::BufferUsages::COPY_DST
                             | wgpu::BufferUsages::COPY_SRC,
-                        mapped_at_creation: true,
+                        mapped_at_creation: fill,
                     })
                 })?;
-                {
+                if fill {
                     let mut view = buffer
                         .slice(..)
                         .get_mapped_range_mut()
@@ -133,7 +141,15 @@ impl ParamStore {
                         ParamInit::Zeroed => view.slice(..).fill(if poison { 0xFF } else { 0 }),
                     }
                 }
-                buffer.unmap();
+                if fill {
+                    buffer.unmap();
+                    staged += size as usize;
+                    if staged >= STAGE_FLUSH {
+                        cx.queue.submit([]);
+                        cx.wait("uploading weights")?;
+                        staged = 0;
+                    }
+                }
                 chunks.push(Chunk { buffer, offset: 0, size, row_start, rows: n });
                 row_start += n;
                 if row_start >= rows {
