@@ -97,9 +97,9 @@ impl KvElem for u16 {
     }
     fn as_f32<'a>(src: &'a [u16], buf: &'a mut [f32]) -> &'a [f32] {
         let buf = &mut buf[..src.len()];
-        let simd = src.len() - src.len() % 8;
         #[cfg(target_arch = "x86_64")]
         if f16c::available() {
+            let simd = src.len() - src.len() % 8;
             // SAFETY: as in `dot`; both slices hold `simd` elements.
             unsafe { f16c::convert(&mut buf[..simd], &src[..simd]) };
             buf[simd..].iter_mut().zip(&src[simd..]).for_each(|(b, s)| *b = s.load());

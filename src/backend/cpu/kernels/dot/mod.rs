@@ -13,7 +13,9 @@
 //! (Q2_K … Q6_K) hold the portable scalar versions, which are also the oracle of the SIMD
 //! tests (simd_tests.rs); x86_avx2.rs (block formats, floats) and x86_avx2_k.rs (K-quants) the
 //! AVX2 + FMA + F16C versions of all of them; x86_avx512.rs AVX-512 + VNNI versions of the
-//! test models' hot types (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K), where they measured faster.
+//! test models' hot types (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K), where they measured faster;
+//! aarch64_neon.rs NEON versions (plain, and with the dot-product extension) of F32, the block
+//! formats, Q4_K, Q5_K and Q6_K.
 //!
 //! Tiles (tile.rs): for prefill, a weight type may also have a tiled kernel that computes a
 //! (weight rows × activation rows) block of dot products per call, decoding each weight block
@@ -25,16 +27,18 @@
 //! per-row dot for every pair.
 //!
 //! SIMD choice: [`select`] detects the CPU once per process and takes, per entry, the version
-//! of the highest level it supports (scalar < avx2 < avx512). The environment variable
-//! `KILN_CPU_SIMD=scalar|avx2|avx512` caps that level, for debugging and benchmarking; it
-//! never raises it above what the CPU has, and an unknown value is ignored with a warning. The
-//! chosen level is logged at info level.
+//! of the highest level it supports (x86-64: scalar < avx2 < avx512; aarch64: scalar < neon <
+//! dotprod). The environment variable `KILN_CPU_SIMD` (one of those names) caps that level,
+//! for debugging and benchmarking; it never raises it above what the CPU has, and an unknown
+//! value is ignored with a warning. The chosen level is logged at info level.
 //!
 //! May use: `quant`. Invariant: a [`VecDot`] gets `n` elements as whole blocks of both types
 //! (the caller checked the byte lengths); it reads bytes at any alignment and never allocates.
 //! A SIMD version keeps the signature, is put in the table only after its CPU features were
 //! detected, and equals the scalar one up to f32 rounding (its integer parts are exact).
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64_neon;
 mod block32;
 mod float;
 mod k_quants;
@@ -120,16 +124,35 @@ pub fn kernel(w: DType) -> Option<DotKernel> {
     Some(DotKernel { act, dot, tile: tiles[i] })
 }
 
-/// An instruction-set level, lowest first; a table for a level takes each entry's version
-/// from the highest level at or below it that has one.
+/// An instruction-set level of this architecture, lowest first; a table for a level takes
+/// each entry's version from the highest level at or below it that has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Level {
     Scalar,
     /// AVX2 + FMA + F16C (Haswell, Zen 1 and later).
+    #[cfg(target_arch = "x86_64")]
     Avx2,
     /// AVX-512 F/BW/VL + VNNI (Ice Lake, Zen 4 and later), on top of AVX2.
+    #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// NEON, part of every aarch64 CPU.
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+    /// NEON + the ARMv8.2 dot-product extension (`sdot`; Cortex-A55/A75, Apple M1, Neoverse
+    /// and later).
+    #[cfg(target_arch = "aarch64")]
+    Dotprod,
 }
+
+/// The `KILN_CPU_SIMD` name of each level of this architecture.
+#[cfg(target_arch = "x86_64")]
+const LEVEL_NAMES: [(&str, Level); 3] =
+    [("scalar", Level::Scalar), ("avx2", Level::Avx2), ("avx512", Level::Avx512)];
+#[cfg(target_arch = "aarch64")]
+const LEVEL_NAMES: [(&str, Level); 3] =
+    [("scalar", Level::Scalar), ("neon", Level::Neon), ("dotprod", Level::Dotprod)];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const LEVEL_NAMES: [(&str, Level); 1] = [("scalar", Level::Scalar)];
 
 /// `(weight type, dot)` replacing the scalar entries on AVX2 + FMA + F16C CPUs.
 #[cfg(target_arch = "x86_64")]
@@ -176,6 +199,33 @@ const AVX2_TILES: [(DType, Tile); 7] = [
 #[cfg(target_arch = "x86_64")]
 const AVX512_TILES: [(DType, Tile); 6] = x86_avx512_tile::TILES;
 
+/// `(weight type, dot)` replacing the scalar entries on every aarch64 CPU (plain NEON).
+#[cfg(target_arch = "aarch64")]
+const NEON: [(DType, VecDot); 9] = [
+    (DType::F32, aarch64_neon::dot_f32),
+    (DType::Q4_0, aarch64_neon::dot_q4_0_q8_0),
+    (DType::Q4_1, aarch64_neon::dot_q4_1_q8_1),
+    (DType::Q5_0, aarch64_neon::dot_q5_0_q8_0),
+    (DType::Q5_1, aarch64_neon::dot_q5_1_q8_1),
+    (DType::Q8_0, aarch64_neon::dot_q8_0_q8_0),
+    (DType::Q4_K, aarch64_neon::dot_q4_k_q8_k),
+    (DType::Q5_K, aarch64_neon::dot_q5_k_q8_k),
+    (DType::Q6_K, aarch64_neon::dot_q6_k_q8_k),
+];
+
+/// `(weight type, dot)` replacing the NEON entries on CPUs with the dot-product extension.
+#[cfg(target_arch = "aarch64")]
+const DOTPROD: [(DType, VecDot); 8] = [
+    (DType::Q4_0, aarch64_neon::dot_q4_0_q8_0_dotprod),
+    (DType::Q4_1, aarch64_neon::dot_q4_1_q8_1_dotprod),
+    (DType::Q5_0, aarch64_neon::dot_q5_0_q8_0_dotprod),
+    (DType::Q5_1, aarch64_neon::dot_q5_1_q8_1_dotprod),
+    (DType::Q8_0, aarch64_neon::dot_q8_0_q8_0_dotprod),
+    (DType::Q4_K, aarch64_neon::dot_q4_k_q8_k_dotprod),
+    (DType::Q5_K, aarch64_neon::dot_q5_k_q8_k_dotprod),
+    (DType::Q6_K, aarch64_neon::dot_q6_k_q8_k_dotprod),
+];
+
 /// The tiled kernel of each entry of a [`Table`] (same order), if any.
 type Tiles = [Option<Tile>; 13];
 
@@ -197,13 +247,23 @@ fn detected() -> Level {
             return Level::Avx2;
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            return Level::Dotprod;
+        }
+        return Level::Neon;
+    }
+    #[allow(unreachable_code)]
     Level::Scalar
 }
 
 /// Each SIMD level's replacement entries, lowest level first.
 #[cfg(target_arch = "x86_64")]
 const LEVELS: [(Level, &[(DType, VecDot)]); 2] = [(Level::Avx2, &AVX2), (Level::Avx512, &AVX512)];
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+const LEVELS: [(Level, &[(DType, VecDot)]); 2] = [(Level::Neon, &NEON), (Level::Dotprod, &DOTPROD)];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const LEVELS: [(Level, &[(DType, VecDot)]); 0] = [];
 
 /// Each SIMD level's tiles, lowest level first.
@@ -218,18 +278,19 @@ fn env_cap() -> Option<Level> {
     parse_cap(&std::env::var("KILN_CPU_SIMD").ok()?)
 }
 
-/// A `KILN_CPU_SIMD` value as a level; empty means no cap, anything unknown warns.
+/// A `KILN_CPU_SIMD` value as a level of this architecture; empty means no cap, anything
+/// else unknown (including another architecture's level) warns.
 fn parse_cap(v: &str) -> Option<Level> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "" => None,
-        "scalar" => Some(Level::Scalar),
-        "avx2" => Some(Level::Avx2),
-        "avx512" => Some(Level::Avx512),
-        _ => {
-            log::warn!("KILN_CPU_SIMD={v:?} is not scalar, avx2 or avx512; ignored");
-            None
-        }
+    let v = v.trim().to_ascii_lowercase();
+    if v.is_empty() {
+        return None;
     }
+    let found = LEVEL_NAMES.iter().find(|(name, _)| *name == v).map(|&(_, l)| l);
+    if found.is_none() {
+        let names: Vec<&str> = LEVEL_NAMES.iter().map(|l| l.0).collect();
+        log::warn!("KILN_CPU_SIMD={v:?} is not one of {names:?} on this CPU architecture; ignored");
+    }
+    found
 }
 
 /// The table for `level`, lowered to what this CPU has, so it only ever holds versions the CPU
@@ -273,6 +334,7 @@ fn level() -> Level {
 }
 
 /// Whether the CPU kernels may use AVX2 + FMA + F16C (the level in use is at least AVX2).
+#[cfg(target_arch = "x86_64")]
 pub(super) fn avx2() -> bool {
     level() >= Level::Avx2
 }

@@ -130,11 +130,7 @@ fn bound(dt: DType, n: usize, e: f64) -> f64 {
 
 /// The SIMD levels this CPU has, with their tables.
 pub(super) fn simd_tables() -> Vec<(Level, Table)> {
-    [Level::Avx2, Level::Avx512]
-        .into_iter()
-        .filter(|&l| l <= detected())
-        .map(|l| (l, table(l)))
-        .collect()
+    LEVELS.iter().map(|l| l.0).filter(|&l| l <= detected()).map(|l| (l, table(l))).collect()
 }
 
 /// Every SIMD version of `dt`'s dot against the scalar one on rows of each length in `lens`.
@@ -248,11 +244,40 @@ fn scalar_level_is_the_scalar_table() {
     }
 }
 
+/// On aarch64 the NEON entries are always selected, and the dot-product ones where the CPU has
+/// the extension (unless `KILN_CPU_SIMD` caps the level).
+#[test]
+#[cfg(target_arch = "aarch64")]
+fn neon_entries_are_selected() {
+    let dotprod = std::arch::is_aarch64_feature_detected!("dotprod");
+    assert_eq!(detected(), if dotprod { Level::Dotprod } else { Level::Neon });
+    let cap = env_cap().unwrap_or(Level::Dotprod);
+    let want: &[(DType, VecDot)] = match cap {
+        Level::Scalar => return eprintln!("skipped: KILN_CPU_SIMD=scalar"),
+        Level::Dotprod if dotprod => &DOTPROD,
+        _ => &NEON,
+    };
+    for &(dt, dot) in want {
+        let k = kernel(dt).expect("weight type");
+        assert!(std::ptr::fn_addr_eq(k.dot, dot), "{dt}: the {cap:?} dot is not selected");
+    }
+}
+
 #[test]
 fn kiln_cpu_simd_values() {
     assert_eq!(parse_cap("scalar"), Some(Level::Scalar));
-    assert_eq!(parse_cap(" AVX2 "), Some(Level::Avx2));
-    assert_eq!(parse_cap("avx512"), Some(Level::Avx512));
     assert_eq!(parse_cap(""), None);
-    assert_eq!(parse_cap("neon"), None);
+    assert_eq!(parse_cap("sse9"), None);
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert_eq!(parse_cap(" AVX2 "), Some(Level::Avx2));
+        assert_eq!(parse_cap("avx512"), Some(Level::Avx512));
+        assert_eq!(parse_cap("neon"), None, "another architecture's level");
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        assert_eq!(parse_cap(" NEON "), Some(Level::Neon));
+        assert_eq!(parse_cap("dotprod"), Some(Level::Dotprod));
+        assert_eq!(parse_cap("avx2"), None, "another architecture's level");
+    }
 }

@@ -30,6 +30,7 @@ pub struct Tile {
 /// `w.len() == rows`, `a.len() == tokens`, `out.len() >= rows·tokens` and every row holds the
 /// same whole number of `block`-element blocks of `w_size`/`a_size` bytes: what every tile
 /// checks before its unchecked-free but index-heavy loops.
+#[cfg(target_arch = "x86_64")]
 #[inline]
 pub(super) fn check(
     n: usize,
@@ -49,6 +50,7 @@ pub(super) fn check(
 /// Safe [`TileFn`] entry points over `#[target_feature]` tiles: `safe_tiles! { "features";
 /// entry => tile, … }`. Each entry is only sound on a CPU with those features, and is
 /// reachable only through the table `select` builds after detecting them.
+#[cfg(target_arch = "x86_64")]
 macro_rules! safe_tiles {
     ($features:literal; $($name:ident => $inner:ident),* $(,)?) => {$(
         #[doc = concat!("Only sound on a CPU with ", $features, " (see `safe_tiles!`).")]
@@ -58,4 +60,5 @@ macro_rules! safe_tiles {
         }
     )*};
 }
+#[cfg(target_arch = "x86_64")]
 pub(super) use safe_tiles;

@@ -143,7 +143,9 @@ fn every_tile_matches_scalar() {
 #[test]
 fn tiles_are_selected_per_level() {
     assert!(tiles(Level::Scalar).iter().all(Option::is_none));
-    for (level, _) in simd_tables() {
+    // Levels with tiles of their own (aarch64 has none yet: its prefill uses the per-row dot).
+    let tiled = simd_tables().into_iter().filter(|l| TILE_LEVELS.iter().any(|t| t.0 <= l.0));
+    for (level, _) in tiled {
         let t = tiles(level);
         for dt in TILED {
             let i = SCALAR.iter().position(|e| e.0 == dt).expect("weight type");
