@@ -4,7 +4,8 @@
 //! Scheme (ggml-cpu.c `ggml_compute_forward_mul_mat`): x `(n, k)` is converted ONCE per op into
 //! the activation type each weight's dot product wants (dot/mod.rs), in the graph's
 //! [`Scratch`]. Decode (n = 1): rayon splits the weight rows into blocks of [`ROWS_PER_TASK`]
-//! and each row is one dot product, written straight into `out`. Prefill (n > 1,
+//! and each row is one dot product, written straight into `out` (four rows per call where the
+//! type has a four-row dot, which reads the activation block once for the four). Prefill (n > 1,
 //! matmul_tiled.rs): rayon tasks own blocks of weight rows and compute them against all n
 //! tokens in register tiles (several rows × several tokens per kernel call), writing their
 //! columns of `out (n, rows)` directly, with bias, then residual (ggml adds them as separate
@@ -153,15 +154,31 @@ impl<'a> Weight<'a> {
     fn dot(&self, k: usize, r: usize, a: &[u8]) -> f32 {
         (self.kernel.dot)(k, self.row(r), a)
     }
+
+    /// `ys[i]` = row `r0 + i` times `a`: four rows per call where the type has a four-row dot
+    /// (the same bits as one at a time), the rest one by one.
+    fn dots(&self, k: usize, r0: usize, a: &[u8], ys: &mut [f32]) {
+        let mut quads = ys.chunks_exact_mut(4);
+        let mut r = r0;
+        if let Some(dot4) = self.kernel.dot4 {
+            for q in &mut quads {
+                let rows = std::array::from_fn(|j| self.row(r + j));
+                q.copy_from_slice(&dot4(k, rows, a));
+                r += 4;
+            }
+        }
+        let rest = if self.kernel.dot4.is_some() { quads.into_remainder() } else { ys };
+        for y in rest {
+            *y = self.dot(k, r, a);
+            r += 1;
+        }
+    }
 }
 
-/// Calls `f(r, ys)` with `ys = dst[r·n..(r + 1)·n]` for every row r, in parallel over blocks
-/// of rows.
-fn par_rows(dst: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    dst.par_chunks_mut(ROWS_PER_TASK * n).enumerate().for_each(|(b, block)| {
-        for (i, ys) in block.chunks_exact_mut(n).enumerate() {
-            f(b * ROWS_PER_TASK + i, ys);
-        }
+/// Decode's `out[r] = row r · a` for every row, in parallel over blocks of rows.
+fn matvec(w: &Weight<'_>, k: usize, a: &[u8], out: &mut [f32]) {
+    out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(b, ys)| {
+        w.dots(k, b * ROWS_PER_TASK, a, ys);
     });
 }
 
@@ -250,7 +267,7 @@ pub fn matmul(
             };
             // The activation row is looked up once per weight, not once per row.
             let a = acts.row(w.kernel.act, 0);
-            par_rows(part, 1, |r, ys| ys[0] = w.dot(k, r, a));
+            matvec(&w, k, a, part);
             first += w.rows;
         }
     } else {
@@ -304,10 +321,8 @@ pub fn matmul_glu(
         let (ga, ua) = (acts.row(g.kernel.act, 0), acts.row(u.kernel.act, 0));
         let tasks = out.par_chunks_mut(ROWS_PER_TASK).zip(up.par_chunks_mut(ROWS_PER_TASK));
         tasks.enumerate().for_each(|(b, (gs, us))| {
-            for (i, (gv, uv)) in gs.iter_mut().zip(us.iter_mut()).enumerate() {
-                let r = b * ROWS_PER_TASK + i;
-                (*gv, *uv) = (g.dot(k, r, ga), u.dot(k, r, ua));
-            }
+            g.dots(k, b * ROWS_PER_TASK, ga, gs);
+            u.dots(k, b * ROWS_PER_TASK, ua, us);
             glu_in_place(act, gs, us);
         });
         return Ok(());

@@ -85,12 +85,18 @@ use crate::quant::{self, Block, DType};
 /// activation row already converted to the entry's activation type, both as raw bytes.
 pub type VecDot = fn(n: usize, w: &[u8], a: &[u8]) -> f32;
 
-/// How to multiply weights of one type: the activation type to convert x to, the dot, and the
-/// tiled kernel for several activation rows at once, if this CPU has one for the type.
+/// `[Σ_i w_r[i]·a[i]; 4]`: four weight rows against one activation row (decode), read once
+/// for the four. Each result has the same bits as the same level's [`VecDot`] on that row.
+pub type VecDot4 = fn(n: usize, w: [&[u8]; 4], a: &[u8]) -> [f32; 4];
+
+/// How to multiply weights of one type: the activation type to convert x to, the dot, the
+/// four-row dot and the tiled kernel for several activation rows at once, if this CPU has
+/// them for the type.
 #[derive(Clone, Copy)]
 pub struct DotKernel {
     pub act: DType,
     pub dot: VecDot,
+    pub dot4: Option<VecDot4>,
     pub tile: Option<Tile>,
 }
 
@@ -117,11 +123,11 @@ const SCALAR: Table = [
 /// The dot product for weights of type `w`, or `None` for types that are only ever activations
 /// (Q8_1, Q8_K: ggml has no CPU dot with them as weights either).
 pub fn kernel(w: DType) -> Option<DotKernel> {
-    static CHOSEN: OnceLock<(Table, Tiles)> = OnceLock::new();
-    let (table, tiles) = CHOSEN.get_or_init(select);
+    static CHOSEN: OnceLock<(Table, Dot4s, Tiles)> = OnceLock::new();
+    let (table, dot4s, tiles) = CHOSEN.get_or_init(select);
     let i = table.iter().position(|e| e.0 == w)?;
     let (_, act, dot) = table[i];
-    Some(DotKernel { act, dot, tile: tiles[i] })
+    Some(DotKernel { act, dot, dot4: dot4s[i], tile: tiles[i] })
 }
 
 /// An instruction-set level of this architecture, lowest first; a table for a level takes
@@ -229,6 +235,27 @@ const DOTPROD: [(DType, VecDot); 8] = [
 /// The tiled kernel of each entry of a [`Table`] (same order), if any.
 type Tiles = [Option<Tile>; 13];
 
+/// The four-row dot of each entry of a [`Table`] (same order), if any.
+type Dot4s = [Option<VecDot4>; 13];
+
+/// `(weight type, four-row dot)` of the AVX2 level: the 32-element formats whose unpacking
+/// makes them compute-bound, where sharing the activation loads and the per-row reduction
+/// across four rows measured faster. Not Q8_0: it streams at the bandwidth limit with one row,
+/// and reading four rows at once measured up to 2x slower on the 49152- and 262144-row output
+/// heads (`kiln bench kernels --filter 'matvec q8_0'`).
+#[cfg(target_arch = "x86_64")]
+const AVX2_DOT4: [(DType, VecDot4); 3] = [
+    (DType::Q4_0, x86_avx2::dot4_q4_0_q8_0),
+    (DType::Q4_1, x86_avx2::dot4_q4_1_q8_1),
+    (DType::Q5_0, x86_avx2::dot4_q5_0_q8_0),
+];
+
+/// Each SIMD level's four-row dots, lowest level first.
+#[cfg(target_arch = "x86_64")]
+const DOT4_LEVELS: [(Level, &[(DType, VecDot4)]); 1] = [(Level::Avx2, &AVX2_DOT4)];
+#[cfg(not(target_arch = "x86_64"))]
+const DOT4_LEVELS: [(Level, &[(DType, VecDot4)]); 0] = [];
+
 /// The highest level this CPU supports.
 fn detected() -> Level {
     #[cfg(target_arch = "x86_64")]
@@ -308,6 +335,26 @@ fn table(level: Level) -> Table {
     t
 }
 
+/// The four-row dots for `level`, lowered to what this CPU has: a type has one only if the
+/// level that supplies its dot has one too (a higher level's dot drops a lower one's dot4, so
+/// the two always agree bit for bit).
+fn dot4s(level: Level) -> Dot4s {
+    let level = level.min(detected());
+    let mut t = [None; 13];
+    let index = |w: DType| SCALAR.iter().position(|e| e.0 == w);
+    for &(l, entries) in LEVELS.iter().filter(|l| l.0 <= level) {
+        for i in entries.iter().filter_map(|e| index(e.0)) {
+            t[i] = None;
+        }
+        for &(w, d4) in DOT4_LEVELS.iter().filter(|d| d.0 == l).flat_map(|d| d.1.iter()) {
+            if let Some(i) = index(w) {
+                t[i] = Some(d4);
+            }
+        }
+    }
+    t
+}
+
 /// The tiles for `level` (none at the scalar level), lowered to what this CPU has.
 fn tiles(level: Level) -> Tiles {
     let level = level.min(detected());
@@ -340,9 +387,9 @@ pub(super) fn avx2() -> bool {
 }
 
 /// Picks the best implementation of each entry for this CPU, capped by `KILN_CPU_SIMD`.
-fn select() -> (Table, Tiles) {
+fn select() -> (Table, Dot4s, Tiles) {
     let level = level();
-    (table(level), tiles(level))
+    (table(level), dot4s(level), tiles(level))
 }
 
 /// Views whole blocks of `bytes` (alignment 1, so any offset works).

@@ -167,6 +167,49 @@ fn check(dt: DType, lens: &[usize]) {
     }
 }
 
+/// Every four-row dot this CPU can run gives, for each of four different rows, the bits of its
+/// level's one-row dot (which `check` ties to the scalar one), at any alignment.
+#[test]
+fn four_row_dots_equal_the_one_row_dot() {
+    let levels: Vec<Level> = simd_tables().into_iter().map(|l| l.0).collect();
+    let mut checked = 0;
+    for level in levels {
+        let (t, d4) = (table(level), dot4s(level));
+        for (&(dt, act, dot), dot4) in t.iter().zip(d4) {
+            let Some(dot4) = dot4 else { continue };
+            for (i, &n) in LENS_32.iter().enumerate() {
+                let mut r =
+                    ChaCha8Rng::seed_from_u64(0x4_0000 + 1000 * dt.ggml_id() as u64 + i as u64);
+                // One buffer holding the four rows back to back, one byte off alignment.
+                let rows: Vec<Vec<u8>> = (0..4).map(|_| weights(dt, n, &mut r)).collect();
+                let mut buf = vec![0u8; 1];
+                rows.iter().for_each(|w| buf.extend_from_slice(w));
+                let rb = rows[0].len();
+                let w: [&[u8]; 4] = std::array::from_fn(|j| &buf[1 + j * rb..1 + (j + 1) * rb]);
+                let x = activations(n, &mut r);
+                let mut a = vec![0u8; act.type_size() * n / act.block_size()];
+                quant::quantize_into(act, &x, &mut a).expect("whole blocks");
+                let got = dot4(n, w, &a);
+                for (j, row) in rows.iter().enumerate() {
+                    let want = dot(n, row, &a);
+                    assert_eq!(
+                        got[j].to_bits(),
+                        want.to_bits(),
+                        "{dt} {level:?} n={n} row {j}: {} vs {want}",
+                        got[j]
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if detected() >= Level::Avx2 {
+        assert!(checked > 0, "AVX2 CPU but no four-row dot was checked");
+    }
+    let _ = checked;
+}
+
 /// Row lengths: one block, several, and the test models' widths (SmolLM2 576/1536, Gemma 3
 /// 270M 640/2048) where they are whole blocks.
 const LENS_32: &[usize] = &[32, 64, 96, 160, 576, 640, 1536, 2048];

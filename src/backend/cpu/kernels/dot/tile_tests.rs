@@ -180,7 +180,7 @@ fn blocks_match_scalar_at_every_edge() {
         let (table, tiles) = (table(level), tiles(level));
         for dt in with_q5_1().chain([DType::F16]) {
             let i = SCALAR.iter().position(|e| e.0 == dt).expect("weight type");
-            let kern = DotKernel { act: table[i].1, dot: table[i].2, tile: tiles[i] };
+            let kern = DotKernel { act: table[i].1, dot: table[i].2, dot4: None, tile: tiles[i] };
             let n = if dt.block_size() == 32 {
                 7 * 32
             } else if dt.block_size() == 1 {

@@ -12,6 +12,14 @@
 //! 4–10 % faster); Q8_0 uses the sign trick `|w|·(a·sign w)`. F16C decodes the f16 scales
 //! (every AVX2 CPU has it), one block at a time.
 //!
+//! Decode: Q4_0, Q4_1 and Q5_0 also have four-row versions (`dot4_*`) that load each
+//! activation block and its scale once for four weight rows and give each row the bits of the
+//! one-row version. Both ask for their weight bytes ahead of use (`prefetch_ahead`): the
+//! four-row ones for the next four rows, the one-row ones 1 KiB on. Measured on the 2-core
+//! EPYC VM, alternating builds 8 times (`kiln bench -p 0 -n 64 -r 3`): tg +8 % on SmolLM2 and
+//! +7 % on Gemma 3 270M; without the prefetch the four-row versions were slower end to end
+//! (weights streamed from DRAM), though faster on cache-resident shapes.
+//!
 //! May use: `quant`, the parent's helpers. Invariant: every function here needs avx2, fma and
 //! f16c; the safe `dot_*` wrappers are put in the dispatch table only after
 //! `is_x86_feature_detected!` saw all three. Loads are unaligned. Integer parts are exact:
@@ -140,6 +148,7 @@ fn sum_blocks<X, Y>(x: &[X], y: &[Y], f: impl Fn(&X, &Y) -> (__m256, __m256i)) -
     let (xp, yp) = (x.chunks_exact(2), y.chunks_exact(2));
     let tail = xp.remainder().iter().zip(yp.remainder());
     for (xs, ys) in xp.zip(yp) {
+        prefetch_ahead(&xs[0], PREFETCH);
         let ((d0, s0), (d1, s1)) = (f(&xs[0], &ys[0]), f(&xs[1], &ys[1]));
         acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
         acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc1);
@@ -158,11 +167,98 @@ fn sum_blocks<X, Y>(x: &[X], y: &[Y], f: impl Fn(&X, &Y) -> (__m256, __m256i)) -
 fn sum_blocks_min<X, Y>(x: &[X], y: &[Y], f: impl Fn(&X, &Y) -> (__m128, __m256i)) -> f32 {
     let (mut acc, mut mins) = (_mm256_setzero_ps(), _mm_setzero_ps());
     for (x, y) in x.iter().zip(y) {
+        prefetch_ahead(x, PREFETCH);
         let (dm, s) = f(x, y);
         acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), _mm256_cvtepi32_ps(s), acc);
         mins = _mm_add_ps(mins, dm);
     }
     hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+}
+
+/// [`sum_blocks`] for four weight rows against one activation row, which is read once for
+/// all four (`prep` turns an activation block into what `f` needs of it). Each row's result
+/// has the bits [`sum_blocks`] gives for that row alone: the same operations, each row in its
+/// own pair of accumulators, in the same order.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn sum_blocks4<X, Y, A: Copy>(
+    x: [&[X]; 4],
+    y: &[Y],
+    prep: impl Fn(&Y) -> A,
+    f: impl Fn(&X, A) -> (__m256, __m256i),
+) -> [f32; 4] {
+    let nb = y.len();
+    let x = x.map(|r| &r[..nb]);
+    // Even blocks into acc0, odd ones into acc1, a tail block (odd count) into acc0; written
+    // out per block so every index is a constant and the eight accumulators stay in registers.
+    let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); 4], [_mm256_setzero_ps(); 4]);
+    let ahead = 4 * nb * size_of::<X>();
+    let step = |acc: &mut [__m256; 4], y: &Y, x: [&X; 4]| {
+        let a = prep(y);
+        for r in 0..4 {
+            prefetch_ahead(x[r], ahead);
+            let (d, s) = f(x[r], a);
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[r]);
+        }
+    };
+    // Iterators, not indices, so the loop carries no bounds checks.
+    let [r0, r1, r2, r3] = x.map(|r| r.chunks_exact(2));
+    let rows = r0.zip(r1).zip(r2.zip(r3));
+    for (y, ((x0, x1), (x2, x3))) in y.chunks_exact(2).zip(rows) {
+        step(&mut acc0, &y[0], [&x0[0], &x1[0], &x2[0], &x3[0]]);
+        step(&mut acc1, &y[1], [&x0[1], &x1[1], &x2[1], &x3[1]]);
+    }
+    if nb % 2 == 1 {
+        let b = nb - 1;
+        step(&mut acc0, &y[b], x.map(|r| &r[b]));
+    }
+    std::array::from_fn(|r| hsum(_mm256_add_ps(acc0[r], acc1[r])))
+}
+
+/// [`sum_blocks_min`] for four weight rows, as [`sum_blocks4`] is for [`sum_blocks`].
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn sum_blocks_min4<X, Y, A: Copy>(
+    x: [&[X]; 4],
+    y: &[Y],
+    prep: impl Fn(&Y) -> A,
+    f: impl Fn(&X, A) -> (__m128, __m256i),
+) -> [f32; 4] {
+    let nb = y.len();
+    let x = x.map(|r| &r[..nb]);
+    let (mut acc, mut mins) = ([_mm256_setzero_ps(); 4], [_mm_setzero_ps(); 4]);
+    let ahead = 4 * nb * size_of::<X>();
+    let rows = x[0].iter().zip(x[1]).zip(x[2].iter().zip(x[3]));
+    for (y, ((x0, x1), (x2, x3))) in y.iter().zip(rows) {
+        let a = prep(y);
+        for (r, x) in [x0, x1, x2, x3].into_iter().enumerate() {
+            prefetch_ahead(x, ahead);
+            let (dm, s) = f(x, a);
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), _mm256_cvtepi32_ps(s), acc[r]);
+            mins[r] = _mm_add_ps(mins[r], dm);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]) + _mm_cvtss_f32(_mm_movehdup_ps(mins[r])))
+}
+
+/// How far ahead a one-row dot asks for its row's bytes (the row goes on into the next rows).
+const PREFETCH: usize = 1024;
+
+/// Asks for the cache line `ahead` bytes past `x`: with rows back to back, the same block of
+/// the row four rows on, which the next four-row call reads. A hint only: it never faults,
+/// whatever the address.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn prefetch_ahead<X>(x: &X, ahead: usize) {
+    let p = (x as *const X).cast::<i8>().wrapping_add(ahead);
+    _mm_prefetch::<_MM_HINT_T0>(p);
+}
+
+/// Four weight rows of block type `X` as blocks, each as long as the activation row `y`.
+fn rows4<X: crate::quant::Block>(w: [&[u8]; 4], n: usize) -> [&[X]; 4] {
+    let x = w.map(blocks::<X>);
+    assert!(x.iter().all(|r| r.len() == n / 32), "dot4: rows of {n} elements");
+    x
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -212,6 +308,35 @@ unsafe fn q8_0_q8_0(n: usize, w: &[u8], a: &[u8]) -> f32 {
     // w = −128 is fine: sign(−128, −128) is 0x80, read by vpmaddubsw as the unsigned 128.
     sum_blocks(x, y, |x, y| {
         (_mm256_mul_ps(fp16x8(x.d), fp16x8(y.d)), dot_ss(ld256(&x.qs), ld256(&y.qs)))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_0_q8_0_x4(n: usize, w: [&[u8]; 4], a: &[u8]) -> [f32; 4] {
+    let (x, y) = (rows4::<BlockQ4_0>(w, n), blocks::<BlockQ8_0>(a));
+    let prep = |y: &BlockQ8_0| (fp16x8(y.d), ld256(&y.qs));
+    sum_blocks4(x, y, prep, |x, (yd, ya)| {
+        (_mm256_mul_ps(fp16x8(x.d), yd), dot_offset(nibbles(&x.qs), ya, 8))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_1_q8_1_x4(n: usize, w: [&[u8]; 4], a: &[u8]) -> [f32; 4] {
+    let (x, y) = (rows4::<BlockQ4_1>(w, n), blocks::<BlockQ8_1>(a));
+    let prep = |y: &BlockQ8_1| (fp16x2(y), ld256(&y.qs));
+    sum_blocks_min4(x, y, prep, |x, (yd, ya)| {
+        (_mm_mul_ps(fp16x2(x), yd), dot_us(nibbles(&x.qs), ya))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5_0_q8_0_x4(n: usize, w: [&[u8]; 4], a: &[u8]) -> [f32; 4] {
+    let (x, y) = (rows4::<BlockQ5_0>(w, n), blocks::<BlockQ8_0>(a));
+    let prep = |y: &BlockQ8_0| (fp16x8(y.d), ld256(&y.qs));
+    sum_blocks4(x, y, prep, |x, (yd, ya)| {
+        let high = _mm256_and_si256(bit_mask(x.qh), _mm256_set1_epi8(0x10));
+        let q = _mm256_or_si256(nibbles(&x.qs), high);
+        (_mm256_mul_ps(fp16x8(x.d), yd), dot_offset(q, ya, 16))
     })
 }
 
@@ -293,4 +418,22 @@ entries! {
     dot_f32 => f32_f32,
     dot_f16 => f16_f16,
     dot_bf16 => bf16_bf16,
+}
+
+/// Safe four-row entry points with the [`super::VecDot4`] signature.
+macro_rules! entries4 {
+    ($($name:ident => $inner:ident),* $(,)?) => {$(
+        /// Only sound on a CPU with avx2, fma and f16c: reachable only through the table
+        /// `select` builds after detecting them.
+        pub(super) fn $name(n: usize, w: [&[u8]; 4], a: &[u8]) -> [f32; 4] {
+            // SAFETY: this entry is in the table only if the CPU has avx2, fma and f16c.
+            unsafe { $inner(n, w, a) }
+        }
+    )*};
+}
+
+entries4! {
+    dot4_q4_0_q8_0 => q4_0_q8_0_x4,
+    dot4_q4_1_q8_1 => q4_1_q8_1_x4,
+    dot4_q5_0_q8_0 => q5_0_q8_0_x4,
 }
