@@ -161,6 +161,32 @@ impl AsRef<[u8]> for GgufFile {
     }
 }
 
+impl GgufFile {
+    /// Drops the pages holding bytes `[start, start + len)` of a mapped file from this process's
+    /// resident memory (`madvise(MADV_DONTNEED)`; the range is widened to whole pages), for
+    /// tensors whose copy now lives on a GPU. Reading them again is still correct: the mapping
+    /// is shared, read-only and file-backed, so a later read faults the same bytes back in from
+    /// the page cache or the file. A no-op for owned bytes, off Unix, and on any error (it is
+    /// only a hint).
+    pub fn release_pages(&self, start: usize, len: usize) {
+        #[cfg(unix)]
+        if let Bytes::Mapped(map) = &self.bytes {
+            let len = len.min(map.len().saturating_sub(start));
+            // SAFETY: DONTNEED on a shared read-only file mapping never changes what the
+            // mapping reads (nothing here was written, so nothing is discarded): pages fault
+            // back in with the file's bytes, which the open contract says do not change.
+            let r = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len)
+            };
+            if let Err(e) = r {
+                log::debug!("madvise(DONTNEED) of {len} bytes at {start}: {e}");
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (start, len);
+    }
+}
+
 fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     if meta.is_file() {
         return Ok(());

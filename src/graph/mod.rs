@@ -13,7 +13,7 @@ mod tensor;
 
 pub use builder::GraphBuilder;
 pub use op::{AttentionSpec, GluAct, Op, RopeSpec};
-pub use params::{HostBytes, ParamDesc, ParamInit, ParamTable};
+pub use params::{HostBytes, HostMemory, ParamDesc, ParamInit, ParamTable};
 pub use plan::{ARENA_ALIGN, Buf, Location, Plan};
 pub use split::{Segment, split};
 pub use tensor::{ElemType, ParamId, Shape, Source, TensorDesc, TensorId};

@@ -6,11 +6,23 @@ use std::sync::Arc;
 
 use super::tensor::{ElemType, ParamId, Shape};
 
+/// Host memory that [`HostBytes`] borrow from: the mmap of a GGUF file, or a `Vec`.
+pub trait HostMemory: AsRef<[u8]> + Send + Sync {
+    /// Says bytes `[start, start + len)` will not be read soon (a device holds their copy), so
+    /// the owner may drop them from resident memory; a later read must still see the same
+    /// bytes. Default: nothing.
+    fn release(&self, start: usize, len: usize) {
+        let _ = (start, len);
+    }
+}
+
+impl HostMemory for Vec<u8> {}
+
 /// A byte range of host memory kept alive by its owner (the mmap of a GGUF file, or a `Vec`).
 /// Backends upload it or, on the CPU, use it in place.
 #[derive(Clone)]
 pub struct HostBytes {
-    owner: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    owner: Arc<dyn HostMemory>,
     start: usize,
     len: usize,
 }
@@ -19,7 +31,7 @@ impl HostBytes {
     /// The bytes `[start, start + len)` of `owner`. Panics if the range is outside: callers get
     /// ranges from a validated GGUF directory.
     #[track_caller]
-    pub fn new(owner: Arc<dyn AsRef<[u8]> + Send + Sync>, start: usize, len: usize) -> HostBytes {
+    pub fn new(owner: Arc<dyn HostMemory>, start: usize, len: usize) -> HostBytes {
         let total = (*owner).as_ref().len();
         assert!(start.checked_add(len).is_some_and(|end| end <= total), "HostBytes out of range");
         HostBytes { owner, start, len }
@@ -42,6 +54,11 @@ impl HostBytes {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Tells the owner these bytes were copied to a device (see [`HostMemory::release`]).
+    pub fn release(&self) {
+        self.owner.release(self.start, self.len);
     }
 
     pub fn is_empty(&self) -> bool {

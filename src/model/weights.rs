@@ -5,7 +5,16 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
-use crate::graph::{ElemType, HostBytes, ParamDesc, ParamId, ParamInit, ParamTable, Shape};
+use crate::graph::{
+    ElemType, HostBytes, HostMemory, ParamDesc, ParamId, ParamInit, ParamTable, Shape,
+};
+
+/// A GGUF file's tensors are host memory whose pages can be dropped once uploaded.
+impl HostMemory for GgufFile {
+    fn release(&self, start: usize, len: usize) {
+        self.release_pages(start, len);
+    }
+}
 
 /// Registers tensors of one file in a [`ParamTable`].
 pub struct WeightLoader<'a> {
@@ -33,7 +42,7 @@ impl WeightLoader<'_> {
             )));
         }
         let start = self.file.data_offset() + t.offset;
-        let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = self.file.clone();
+        let owner: Arc<dyn HostMemory> = self.file.clone();
         let bytes = HostBytes::new(owner, start as usize, t.n_bytes as usize);
         let desc = ParamDesc {
             name: name.to_string(),

@@ -156,6 +156,10 @@ impl ParamStore {
                     break;
                 }
             }
+            // The device holds the weights now: their mmap pages need not stay resident.
+            if let ParamInit::Data(data) = &p.init {
+                data.release();
+            }
             self.bufs.insert(id, ParamBuf { chunks });
         }
         cx.check("uploading weights")
