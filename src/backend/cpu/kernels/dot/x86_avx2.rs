@@ -242,14 +242,14 @@ fn sum_blocks_min4<X, Y, A: Copy>(
 }
 
 /// How far ahead a one-row dot asks for its row's bytes (the row goes on into the next rows).
-const PREFETCH: usize = 1024;
+pub(super) const PREFETCH: usize = 1024;
 
 /// Asks for the cache line `ahead` bytes past `x`: with rows back to back, the same block of
 /// the row four rows on, which the next four-row call reads. A hint only: it never faults,
 /// whatever the address.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn prefetch_ahead<X>(x: &X, ahead: usize) {
+pub(super) fn prefetch_ahead<X>(x: &X, ahead: usize) {
     let p = (x as *const X).cast::<i8>().wrapping_add(ahead);
     _mm_prefetch::<_MM_HINT_T0>(p);
 }

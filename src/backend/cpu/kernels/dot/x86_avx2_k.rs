@@ -7,7 +7,9 @@
 //! converted once and added as `acc += (d_w·d_a)·lanes` by one FMA. Offsets are subtracted in
 //! the i16 domain as `vpmaddubsw(offset, a)` (Q3_K's −4 where the high bit is clear, Q6_K's
 //! −32); min terms (Q2_K, Q4_K, Q5_K) are `dmin·Σ_g min_g·bsum_g` from Q8_K's exact group sums
-//! via one `vpmaddwd`, accumulated apart and subtracted at the end.
+//! via one `vpmaddwd`, accumulated apart and subtracted at the end. Q4_K, Q5_K and Q6_K ask
+//! for every cache line of the super-block 1 KiB ahead (`prefetch_k`): on the 7B ffn_down
+//! shape Q4_K measured about 10 % faster in three alternating runs, Q6_K within noise.
 //!
 //! May use: `quant`, the parent's helpers, x86_avx2.rs. Invariant: as x86_avx2.rs (needs avx2,
 //! fma, f16c; wrappers only in the table after detection). Exactness: |a| ≤ 127, so the largest
@@ -20,7 +22,7 @@ use bytemuck::cast_ref;
 
 use super::blocks;
 use super::k_quants::q3_k_scales;
-use super::x86_avx2::{fp16, hsum, hsum128, ld128, ld256};
+use super::x86_avx2::{PREFETCH, fp16, hsum, hsum128, ld128, ld256, prefetch_ahead};
 use crate::quant::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
 
 /// `vpshufb` controls that put i16 element `k` (of 8 per 128-bit lane) in every i16 lane.
@@ -67,6 +69,16 @@ pub(super) fn scales_mins(s: &[u8; 12]) -> [u32; 4] {
         w1 & low6,
         ((w2 >> 4) & low4) | (((w1 >> 6) & top2) << 4),
     ]
+}
+
+/// Asks for the bytes of the super-block [`PREFETCH`] ahead of `x` (its 144–210 bytes span
+/// several cache lines, so every line of the stream is asked for).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn prefetch_k<X>(x: &X) {
+    for line in (0..size_of::<X>()).step_by(64) {
+        prefetch_ahead(x, PREFETCH + line);
+    }
 }
 
 /// The f32 sum of the block lanes plus `mins`, the lanes of the subtracted min terms.
@@ -157,6 +169,7 @@ fn q45_k<X>(
     let (mut acc, mut acc_m) = (_mm256_setzero_ps(), _mm_setzero_ps());
     let low4 = _mm256_set1_epi8(0x0F);
     for (x, y) in x.iter().zip(y) {
+        prefetch_k(x);
         let (dw, dminw, packed, qs) = parts(x);
         let (d, dmin) = (y.scale() * fp16(dw), y.scale() * fp16(dminw));
         let sm = _mm256_cvtepu8_epi16(ld128(cast_ref(&scales_mins(packed))));
@@ -215,6 +228,7 @@ unsafe fn q6_k(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let (low4, m32) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(32));
     for (x, y) in x.iter().zip(y) {
+        prefetch_k(x);
         let d = y.scale() * fp16(x.d);
         let sc = _mm256_cvtepi8_epi16(ld128(cast_ref(&x.scales)));
         let halves =
