@@ -158,19 +158,16 @@ impl<'a> Weight<'a> {
     /// `ys[i]` = row `r0 + i` times `a`: four rows per call where the type has a four-row dot
     /// (the same bits as one at a time), the rest one by one.
     fn dots(&self, k: usize, r0: usize, a: &[u8], ys: &mut [f32]) {
-        let mut quads = ys.chunks_exact_mut(4);
-        let mut r = r0;
+        let mut done = 0;
         if let Some(dot4) = self.kernel.dot4 {
-            for q in &mut quads {
-                let rows = std::array::from_fn(|j| self.row(r + j));
+            for (i, q) in ys.chunks_exact_mut(4).enumerate() {
+                let rows = std::array::from_fn(|j| self.row(r0 + 4 * i + j));
                 q.copy_from_slice(&dot4(k, rows, a));
-                r += 4;
             }
+            done = ys.len() - ys.len() % 4;
         }
-        let rest = if self.kernel.dot4.is_some() { quads.into_remainder() } else { ys };
-        for y in rest {
+        for (r, y) in (r0 + done..).zip(&mut ys[done..]) {
             *y = self.dot(k, r, a);
-            r += 1;
         }
     }
 }
